@@ -1,0 +1,114 @@
+"""Model configuration: one dataclass, loaded from JSON with unknown keys and wrong types refused."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+VARIANTS = ("linear", "decay", "deltanet", "hybrid", "softmax", "luna", "sparse")
+# Variants whose decoder state has a fixed size whatever the context length.
+CONSTANT_STATE = ("linear", "decay", "deltanet", "hybrid", "luna")
+
+
+@dataclass
+class ModelConfig:
+    variant: str = "linear"  # decoder attention: one of VARIANTS
+    vocab_size: int = 8192  # BPE vocabulary plus the special tokens (eos, hole, pad) at the end
+    n_layer: int = 4  # recurrent (decoder) blocks
+    n_head: int = 4  # attention heads per block
+    d_model: int = 192  # residual width
+    ffn_mult: int = 4  # FFN hidden width = ffn_mult * d_model
+    dropout: float = 0.0  # dropout on attention and FFN outputs (training only)
+    chunk_size: int = 64  # C: training chunk for the chunked linear forms (state carried between chunks)
+    max_chunk: int = 256  # the largest T the exported decoder accepts in one run (deltanet's inverse is sized for it)
+    rope_base: float = 10000.0  # RoPE frequency base (softmax, sparse, hybrid window, encoder)
+    # linear family
+    eps: float = 1e-6  # added to the linear-attention denominator phi(Q)Z
+    conv_size: int = 4  # short causal depthwise convolution width (decay, deltanet); 0 disables it
+    # luna
+    luna_slots: int = 16  # l: packed slots per decoder layer
+    # sparse (decoder, causal "fixed" pattern of Child et al. 2019)
+    sparse_block: int = 64  # b: local block length
+    sparse_summary: int = 8  # c: last c positions of every earlier block are visible to all later queries
+    # hybrid
+    window: int = 64  # w: sliding-window softmax span, kept as a fixed-size ring of keys/values
+    # whole-file encoder and late fusion
+    enc_layers: int = 2  # bidirectional sparse encoder blocks; 0 builds a decoder without encoder or fusion
+    enc_block: int = 64  # encoder local block length
+    enc_summary: int = 8  # encoder summary columns per block
+    mem_slots: int = 16  # l: memory slots the Luna pack produces
+    n_fusion: int = 1  # fusion blocks (cross-attention to memory + FFN) after the decoder blocks
+    max_encoder_tokens: int = 2048  # the most file-context tokens the engine gives the encoder
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.variant not in VARIANTS:
+            problems.append(f"variant {self.variant!r} is not one of {', '.join(VARIANTS)}")
+        if self.d_model % self.n_head:
+            problems.append(f"d_model {self.d_model} is not divisible by n_head {self.n_head}")
+        if self.variant == "hybrid" and self.n_head % 2:
+            problems.append("hybrid splits heads half window-softmax, half linear: n_head must be even")
+        if self.sparse_summary > self.sparse_block or self.enc_summary > self.enc_block:
+            problems.append("summary columns per block cannot exceed the block length")
+        for name in ("n_layer", "n_head", "d_model", "vocab_size", "chunk_size", "max_chunk", "window"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be positive, got {getattr(self, name)}")
+        if problems:
+            raise ValueError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_head
+
+    @property
+    def has_encoder(self) -> bool:
+        return self.enc_layers > 0
+
+
+def from_dict(cls, data: dict, source: str = "config"):
+    """Builds a dataclass from a dict, refusing unknown keys and values of the wrong type."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+    kwargs = {}
+    for key, value in data.items():
+        want = type(getattr(cls(), key)) if fields[key].default is not dataclasses.MISSING else None
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if want is not None and not isinstance(value, want):
+            raise ValueError(f"{source}: {key} should be {want.__name__}, got {type(value).__name__} {value!r}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_json(cls, path: str | Path):
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return from_dict(cls, data, str(path))
+
+
+def parse_overrides(cls, base, args: list[str]):
+    """Applies --key=value overrides (nanoGPT's configurator, typed): unknown keys are refused."""
+    data = dataclasses.asdict(base)
+    for arg in args:
+        if not arg.startswith("--") or "=" not in arg:
+            raise ValueError(f"override {arg!r} should look like --key=value")
+        key, raw = arg[2:].split("=", 1)
+        if key not in data:
+            raise ValueError(f"unknown override --{key}; known: {', '.join(data)}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw  # a bare string
+        data[key] = value
+    return from_dict(cls, data, "overrides")
+

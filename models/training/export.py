@@ -1,0 +1,241 @@
+"""Exports a trained model to ONNX for onnxruntime-web: decoder.onnx (state in, state out), encoder.onnx,
+an optional int8 decoder, and manifest.json that the TypeScript engine loads.
+
+    python export.py --checkpoint CKPT --tokenizer TOKENIZER_JSON --out models/ID [--int8 --val FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import inspect
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import onnx
+import torch
+import torch.nn as nn
+
+from config import CONSTANT_STATE, ModelConfig, from_dict
+from model import LineaModel
+
+OPSET = 17
+# Ops the graphs must not contain: no loops (Loop, Scan), no CumSum (O(L^2) on WebGPU), no Trilu
+# (missing from the JSEP WebGPU build), no Softplus (falls back to the CPU on WebGPU).
+FORBIDDEN_OPS = {"Loop", "Scan", "CumSum", "Trilu", "Softplus", "If"}
+
+
+class ExportError(Exception):
+    pass
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | Path) -> tuple[LineaModel, dict]:
+    """Loads a checkpoint written by train.py; every failure names the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu")
+    except Exception as e:  # torch raises many types for a corrupt file
+        raise ExportError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or "config" not in ckpt or "model" not in ckpt:
+        raise ExportError(f"{path}: not a Linea checkpoint (expected keys 'config' and 'model')")
+    try:
+        cfg = from_dict(ModelConfig, ckpt["config"], f"{path} config")
+    except ValueError as e:
+        raise ExportError(str(e)) from None
+    model = LineaModel(cfg)
+    missing, unexpected = model.load_state_dict(ckpt["model"], strict=False)
+    if missing or unexpected:
+        raise ExportError(f"{path}: weights do not match the config (missing {missing[:4]}, unexpected {unexpected[:4]})")
+    return model.eval(), ckpt
+
+
+def state_names(model: LineaModel) -> list[dict]:
+    """The decoder's state tensors in graph order: the position counter, then each layer's tensors."""
+    out = [{"name": "pos", "shape": [1], "dtype": "int64", "grows_axis": None}]
+    for s in model.state_spec():
+        grows = [i for i, d in enumerate(s.shape) if d is None]
+        out.append({"name": s.name, "shape": [0 if d is None else d for d in s.shape], "dtype": s.dtype,
+                    "grows_axis": grows[0] if grows else None})
+    for s in out:
+        s["input"], s["output"] = f"past.{s['name']}", f"present.{s['name']}"
+    return out
+
+
+class DecoderGraph(nn.Module):
+    """The exported decoder: (input_ids, memory, past state...) -> (logits of the last position, present state...)."""
+
+    def __init__(self, model: LineaModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, memory, pos, *state):
+        batched = [s.unsqueeze(0) for s in state]
+        logits, new_state, new_pos = self.model(input_ids, batched, pos, memory if self.model.cfg.has_encoder else None, last_only=True)
+        return (logits, new_pos) + tuple(s[0] for s in new_state)
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: LineaModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, context_ids):
+        return self.model.encode(context_ids)
+
+
+def _onnx_export(module, args, path, input_names, output_names, dynamic_axes):
+    kwargs = dict(input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes,
+                  opset_version=OPSET, do_constant_folding=True)
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False  # the TorchScript exporter keeps shape arithmetic dynamic, as we need
+    torch.onnx.export(module, args, str(path), **kwargs)
+
+
+def check_graph(path: Path) -> list[str]:
+    """Verifies the graph loads, uses opset >= 17 and none of FORBIDDEN_OPS; returns its op types."""
+    g = onnx.load(str(path))
+    onnx.checker.check_model(g)
+    opset = max(o.version for o in g.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < OPSET:
+        raise ExportError(f"{path}: opset {opset} < {OPSET}")
+    ops = sorted({n.op_type for n in g.graph.node})
+    bad = FORBIDDEN_OPS.intersection(ops)
+    if bad:
+        raise ExportError(f"{path}: contains ops the WebGPU/WASM runtime must not see: {sorted(bad)}")
+    return ops
+
+
+def example_state(model: LineaModel, grow: int = 3) -> list[torch.Tensor]:
+    """Non-empty example state so tracing never specialises a dynamic axis to 0."""
+    out = []
+    for spec in model.state_spec():
+        shape = tuple(grow if d is None else d for d in spec.shape)
+        out.append(torch.randn(shape) * 0.1)
+    return out
+
+
+def export_decoder(model: LineaModel, path: Path) -> dict:
+    cfg = model.cfg
+    for b in model.blocks:
+        b.mixer.train_chunk = None  # the graph is one chunk of any T <= max_chunk: no loop inside
+    names = state_names(model)
+    grow = cfg.sparse_summary * 2 if cfg.variant == "sparse" else 3  # sparse's summary length must be a multiple of c
+    state = example_state(model, grow)
+    if cfg.variant == "sparse":  # unfinished block shorter than b
+        state = [s[:, :3] if n["name"].endswith(("blk_k", "blk_v")) else s for s, n in zip(state, names[1:])]
+    ids = torch.randint(0, cfg.vocab_size, (1, 5))
+    memory = torch.randn(1, cfg.mem_slots, cfg.d_model)
+    pos = torch.tensor([grow * (cfg.sparse_block // cfg.sparse_summary) + 3 if cfg.variant == "sparse" else grow], dtype=torch.long)
+    inputs = ["input_ids", "memory"] + [n["input"] for n in names]
+    outputs = ["logits"] + [n["output"] for n in names]
+    axes = {"input_ids": {1: "T"}}
+    for n in names:
+        if n["grows_axis"] is not None:
+            axes[n["input"]] = {n["grows_axis"]: n["name"] + "_len"}
+            axes[n["output"]] = {n["grows_axis"]: n["name"] + "_len_out"}
+    with torch.no_grad():
+        _onnx_export(DecoderGraph(model), (ids, memory, pos, *state), path, inputs, outputs, axes)
+    ops = check_graph(path)
+    return {"inputs": inputs, "outputs": outputs, "ops": ops}
+
+
+def export_encoder(model: LineaModel, path: Path) -> dict:
+    ids = torch.randint(0, model.cfg.vocab_size, (1, 37))
+    with torch.no_grad():
+        _onnx_export(EncoderGraph(model), (ids,), path, ["context_ids"], ["memory"], {"context_ids": {1: "N"}})
+    return {"inputs": ["context_ids"], "outputs": ["memory"], "ops": check_graph(path)}
+
+
+def graph_entry(path: Path, io: dict) -> dict:
+    return {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size, "inputs": io["inputs"], "outputs": io["outputs"]}
+
+
+def state_bytes(names: list[dict]) -> dict:
+    """Fixed bytes per document, plus bytes per token of context for the growing (KV-cache) variants."""
+    fixed = per_token = 0
+    for n in names:
+        size = 8 if n["dtype"] == "int64" else 4
+        numel = 1
+        for i, d in enumerate(n["shape"]):
+            numel *= 1 if i == n["grows_axis"] else d
+        if n["grows_axis"] is None:
+            fixed += numel * size
+        else:
+            per_token += numel * size
+    return {"fixed": fixed, "per_token": per_token}
+
+
+def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, special: dict, extra: dict | None = None) -> dict:
+    """Writes decoder.onnx, encoder.onnx (if any), tokenizer.json and manifest.json into out/."""
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = model.cfg
+    graphs = {"decoder": graph_entry(out / "decoder.onnx", export_decoder(model, out / "decoder.onnx"))}
+    if cfg.has_encoder:
+        graphs["encoder"] = graph_entry(out / "encoder.onnx", export_encoder(model, out / "encoder.onnx"))
+    if not tokenizer.is_file():
+        raise ExportError(f"tokenizer not found: {tokenizer}")
+    if tokenizer.resolve() != (out / "tokenizer.json").resolve():
+        shutil.copyfile(tokenizer, out / "tokenizer.json")
+    names = state_names(model)
+    manifest = {
+        "format": 1,
+        "id": model_id,
+        "variant": cfg.variant,
+        "constant_state": cfg.variant in CONSTANT_STATE,
+        "parameters": model.n_params(),
+        "config": dataclasses.asdict(cfg),
+        "tokenizer": {"file": "tokenizer.json", "sha256": sha256(out / "tokenizer.json"), **special},
+        "graphs": graphs,
+        "decoder": "decoder",  # which graph entry the engine runs (decoder_int8 where it is kept)
+        "state": names,
+        "state_bytes": state_bytes(names),
+        "memory": {"input": "memory", "shape": [1, cfg.mem_slots, cfg.d_model], "null": "encode [hole]"} if cfg.has_encoder else None,
+        "limits": {"max_chunk": cfg.max_chunk, "max_encoder_tokens": cfg.max_encoder_tokens},
+        "metrics": {},
+    }
+    if extra:
+        manifest.update(extra)
+    write_manifest(out, manifest)
+    return manifest
+
+
+def write_manifest(out: Path, manifest: dict) -> None:
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--checkpoint", required=True)
+    ap.add_argument("--tokenizer", required=True, help="tokenizer.json the model was trained with")
+    ap.add_argument("--out", required=True, help="model folder to write, e.g. models/linea-linear")
+    ap.add_argument("--id", help="model id (default: the folder name)")
+    args = ap.parse_args(argv)
+    try:
+        model, ckpt = load_checkpoint(args.checkpoint)
+        special = ckpt.get("special")
+        if not special:
+            raise ExportError(f"{args.checkpoint}: has no special token ids (eos, hole, pad)")
+        out = Path(args.out)
+        manifest = export_model(model, out, args.id or out.name, Path(args.tokenizer), special,
+                                {"training": ckpt.get("train_info", {})})
+    except (ExportError, FileNotFoundError, ValueError) as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 2
+    print(f"exported {manifest['id']} ({manifest['variant']}, {manifest['parameters']:,} parameters) to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

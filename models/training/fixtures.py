@@ -1,0 +1,127 @@
+"""Writes the golden fixtures the TypeScript engine is tested against (test/fixtures/).
+
+    python models/training/fixtures.py            # regenerates everything under test/fixtures/
+
+- tokenizer/tokenizer.json: a tiny byte-level BPE (512 entries) trained on this folder's sources;
+  tokenizer/vectors.json: text -> ids for hard cases (unicode, tabs, CRLF, long lines, lone surrogates).
+- models/tiny-<variant>/: a tiny random model of each variant, exported exactly as shipped models are;
+  tiny-<variant>.expected.json: token ids, the run schedule, the logits after every run and state digests.
+- shipped-vectors.json (when models/linea-*/tokenizer.json exists): ids of real source files under the
+  shipped tokenizer, for the randomized tokenizer parity test.
+"""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from config import VARIANTS
+from export import export_model
+from onnx_runner import OnnxModel
+from tiny import tiny_model
+from tokenizer import CodeTokenizer, train
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+OUT = ROOT / "test" / "fixtures"
+SCHEDULE = [1, 1, 1, 4, 32, 1, 1, 64, 1, 13, 1, 1, 100, 2, 1]  # chunk sizes, 223 tokens
+
+HARD_TEXTS = [
+    "",
+    "def add(a, b):\n    return a + b\n",
+    "function f(x) {\r\n\treturn x === 1 ? 'a' : \"b\";\r\n}\r\n",
+    "mixed\nline\r\nendings\rhere\n\n\n",
+    "\t\t\tdeep\ttabs\t \t",
+    "    indented    spaces   between    words    ",
+    "naïve café 日本語のテキスト 한국어 Ελληνικά русский",
+    "emoji 😀🎉👩‍💻 and flags 🇫🇷 ∑∫√ ≠ ≤",
+    "const s = `template ${value} string`; // comment\n/* block */",
+    "x = 0x1F + 1e-10 - 3.14159 * 1_000_000",
+    "<|endoftext|> is plain text here, so is <|hole|>",
+    "a" * 3000 + " " + "=" * 500,
+    "lone surrogates \ud800 and \udfff in the middle \ud83d",
+    "\u00a0nbsp\u2028line sep\u0085nel\ufeffbom\u3000ideographic space",
+    "\x00\x01\x02 control \x7f chars",
+    "if (a&&b||!c) { return [1,2,3].map(x=>x*2); }",
+]
+
+
+def write_json(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, separators=(",", ":")) + "\n")
+
+
+def digest(a: np.ndarray) -> dict:
+    flat = a.astype(np.float64).ravel()
+    return {"shape": list(a.shape), "sum": float(flat.sum()), "abs_sum": float(np.abs(flat).sum()),
+            "head": [float(x) for x in flat[:16]]}
+
+
+def tokenizer_fixtures() -> CodeTokenizer:
+    texts = [p.read_text() for p in sorted(HERE.glob("*.py"))]
+    tok_path = OUT / "tokenizer" / "tokenizer.json"
+    tok_path.parent.mkdir(parents=True, exist_ok=True)
+    train(texts, 515).save(str(tok_path))
+    tok = CodeTokenizer(tok_path)
+    vectors = [{"text": t, "ids": tok.encode(t), "decoded": tok.decode(tok.encode(t))} for t in HARD_TEXTS]
+    write_json(OUT / "tokenizer" / "vectors.json", {"special": tok.special, "vectors": vectors})
+    return tok
+
+
+def model_fixtures(tok: CodeTokenizer) -> None:
+    rng = random.Random(0)
+    for variant in VARIANTS:
+        model = tiny_model(variant, vocab_size=tok.vocab_size)
+        folder = OUT / "models" / f"tiny-{variant}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        export_model(model, folder, f"tiny-{variant}", OUT / "tokenizer" / "tokenizer.json", tok.special)
+        onx = OnnxModel(folder)
+        ids = [rng.randrange(tok.bpe_size) for _ in range(sum(SCHEDULE))]
+        context = [rng.randrange(tok.bpe_size) for _ in range(60)] + [tok.hole] + [rng.randrange(tok.bpe_size) for _ in range(40)]
+        with torch.no_grad():
+            memory = model.encode(torch.tensor([context])).numpy()
+            null = model.null_memory(tok.hole).numpy()
+            ref, _, _ = model(torch.tensor([ids]), memory=torch.from_numpy(memory))
+        state, at, runs = onx.init_state(), 0, []
+        for size in SCHEDULE:
+            logits, state = onx.step(ids[at : at + size], state, memory)
+            at += size
+            want = ref[0, at - 1].numpy()
+            assert np.abs(logits - want).max() <= 1e-4, f"{variant}: onnx and torch disagree"
+            runs.append({"tokens": at, "logits": [round(float(x), 6) for x in want]})
+        write_json(OUT / "models" / f"tiny-{variant}.expected.json", {
+            "variant": variant, "ids": ids, "schedule": SCHEDULE, "context_ids": context,
+            "memory": [round(float(x), 6) for x in memory.ravel()],
+            "null_memory": [round(float(x), 6) for x in null.ravel()],
+            "runs": runs,
+            "final_state": {s["name"]: digest(a) for s, a in zip(onx.state_spec, state)},
+        })
+        print(f"fixtures: tiny-{variant} ({sum(p.stat().st_size for p in folder.iterdir()) // 1024} KiB)")
+
+
+def shipped_vectors() -> None:
+    """Real files (this repo's own sources) through every shipped tokenizer."""
+    files = sorted(ROOT.glob("src/**/*.ts"))[:20] + sorted(HERE.glob("*.py"))[:20]
+    out = {}
+    for tj in sorted((ROOT / "models").glob("*/tokenizer.json")):
+        tok = CodeTokenizer(tj)
+        out[str(tj.relative_to(ROOT))] = [{"file": str(f.relative_to(ROOT)), "ids": tok.encode(f.read_text())} for f in files]
+    if out:
+        write_json(OUT / "shipped-vectors.json", out)
+
+
+def main() -> int:
+    tok = tokenizer_fixtures()
+    model_fixtures(tok)
+    shipped_vectors()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The Linea model: a recurrent decoder (one attention variant), a sparse whole-file encoder packed into
+l memory slots, and late fusion blocks that read the memory after the recurrent blocks.
+
+Why late fusion: the decoder state at the cursor depends on the prefix alone, so an edit after the cursor
+changes only the memory (O(l d) per token to use), never the stored prefix state.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from attention_linear import GatedDeltaNet, LinearAttention
+from attention_softmax import SoftmaxAttention, SparseAttention, HybridAttention, masked_softmax_attention
+from config import ModelConfig
+from layers import FFN, Mixer, StateSpec, heads, merge_heads, rope, steps
+from luna import LunaAttention, LunaPack
+
+
+def make_mixer(cfg: ModelConfig) -> Mixer:
+    return {
+        "linear": lambda: LinearAttention(cfg, decayed=False),
+        "decay": lambda: LinearAttention(cfg, decayed=True),
+        "deltanet": lambda: GatedDeltaNet(cfg),
+        "hybrid": lambda: HybridAttention(cfg),
+        "softmax": lambda: SoftmaxAttention(cfg),
+        "luna": lambda: LunaAttention(cfg),
+        "sparse": lambda: SparseAttention(cfg),
+    }[cfg.variant]()
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
+        self.mixer = make_mixer(cfg)
+        self.ffn = FFN(cfg.d_model, cfg.ffn_mult, cfg.dropout)
+
+    def forward(self, x, state, pos):
+        y, state = self.mixer(self.ln1(x), state, pos)
+        x = x + y
+        return x + self.ffn(self.ln2(x)), state
+
+
+class EncoderBlock(nn.Module):
+    """Bidirectional sparse attention, fixed pattern: each query sees its own block of b tokens and the
+    last c tokens (summary columns) of every block, earlier or later."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.n_head, self.base, self.block, self.summary = cfg.n_head, cfg.rope_base, cfg.enc_block, cfg.enc_summary
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.proj = nn.Linear(d, d)
+        self.ffn = FFN(d, cfg.ffn_mult, cfg.dropout)
+
+    def forward(self, x):
+        q, k, v = (heads(t, self.n_head) for t in self.qkv(self.ln1(x)).chunk(3, dim=-1))  # (B, H, N, hd)
+        pos = steps(x.shape[1], x)  # (N,)
+        q, k = rope(q, pos, self.base), rope(k, pos, self.base)
+        b, c = self.block, self.summary
+        mask = ((pos[:, None] // b) == (pos[None, :] // b)) | ((pos[None, :] % b) >= b - c)  # (N, N)
+        x = x + self.proj(merge_heads(masked_softmax_attention(q, k, v, mask).to(x.dtype)))
+        return x + self.ffn(self.ln2(x))
+
+
+class FusionBlock(nn.Module):
+    """Cross-attention from the decoder's hidden states to the l memory slots, then an FFN."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        d = cfg.d_model
+        self.n_head = cfg.n_head
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.q = nn.Linear(d, d, bias=False)
+        self.kv = nn.Linear(d, 2 * d, bias=False)
+        self.proj = nn.Linear(d, d)
+        self.ffn = FFN(d, cfg.ffn_mult, cfg.dropout)
+
+    def forward(self, x, memory):
+        q = heads(self.q(self.ln1(x)), self.n_head)  # (B, H, T, hd)
+        k, v = (heads(t, self.n_head) for t in self.kv(memory).chunk(2, dim=-1))  # (B, H, l, hd)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, H, T, l)
+        x = x + self.proj(merge_heads(att @ v))
+        return x + self.ffn(self.ln2(x))
+
+
+class LineaModel(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.wte = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_layer))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+        if cfg.has_encoder:
+            self.enc_blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
+            self.enc_ln = nn.LayerNorm(cfg.d_model)
+            self.pack = LunaPack(cfg)
+            self.fusion = nn.ModuleList(FusionBlock(cfg) for _ in range(cfg.n_fusion))
+        self.recompute = False  # activation checkpointing per block (Sparse Transformer, sec. 5.4)
+        self.apply(self._init)
+        for name, p in self.named_parameters():  # GPT-2 scaled init of the residual projections
+            if name.endswith("proj.weight") or name.endswith("down.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ---- state -------------------------------------------------------------------------------
+    def state_spec(self) -> list[StateSpec]:
+        """Flat list over layers, named l{i}.{name}: the decoder graph's state inputs, in order."""
+        return [StateSpec(f"l{i}.{s.name}", s.shape, s.dtype) for i, b in enumerate(self.blocks) for s in b.mixer.state_spec()]
+
+    def init_state(self, batch: int = 1, device: torch.device | str = "cpu") -> list[torch.Tensor]:
+        return [t for b in self.blocks for t in b.mixer.init_state(batch, torch.device(device))]
+
+    def _split_state(self, state: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+        out, i = [], 0
+        for b in self.blocks:
+            n = len(b.mixer.state_spec())
+            out.append(list(state[i : i + n]))
+            i += n
+        if i != len(state):
+            raise ValueError(f"state has {len(state)} tensors, the model expects {i}")
+        return out
+
+    # ---- decoder -----------------------------------------------------------------------------
+    def trunk(self, ids: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor):
+        """Recurrent blocks only: ids (B, T) -> hidden (B, T, D), the state after them."""
+        x = self.drop(self.wte(ids))  # (B, T, D)
+        new_state = []
+        for block, s in zip(self.blocks, self._split_state(state)):
+            if self.recompute and self.training:
+                x, s = checkpoint(block, x, s, pos, use_reentrant=False)
+            else:
+                x, s = block(x, s, pos)
+            new_state += s
+        return x, new_state
+
+    def head(self, h: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
+        """Fusion with the memory (late), final norm, tied vocabulary projection."""
+        if self.cfg.has_encoder:
+            if memory is None:
+                raise ValueError("this model has an encoder: pass a memory (null_memory() when there is no file context)")
+            for fb in self.fusion:
+                h = fb(h, memory)
+        return F.linear(self.ln_f(h), self.wte.weight)  # (B, T, V)
+
+    def forward(self, ids, state=None, pos=None, memory=None, last_only: bool = False):
+        """ids (B, T) -> logits (B, T, V) (or (B, V) with last_only), new state, new pos."""
+        if state is None:
+            state = self.init_state(ids.shape[0], ids.device)
+        if pos is None:
+            pos = torch.zeros(1, dtype=torch.long, device=ids.device)
+        h, state = self.trunk(ids, state, pos)
+        if last_only:
+            h = h[:, -1:]
+        logits = self.head(h, memory)
+        return (logits[:, -1] if last_only else logits), state, pos + ids.shape[1]
+
+    # ---- encoder -----------------------------------------------------------------------------
+    def encode(self, ctx: torch.Tensor) -> torch.Tensor:
+        """File context ids (B, N) with the hidden span replaced by <hole> -> memory (B, l, D)."""
+        x = self.wte(ctx)  # (B, N, D)
+        for blk in self.enc_blocks:
+            x = checkpoint(blk, x, use_reentrant=False) if self.recompute and self.training else blk(x)
+        return self.pack(self.enc_ln(x))
+
+    def null_memory(self, hole_id: int, batch: int = 1) -> torch.Tensor:
+        """The memory when no file context is known: the encoding of a lone <hole>."""
+        ids = torch.full((1, 1), hole_id, dtype=torch.long, device=self.wte.weight.device)
+        return self.encode(ids).expand(batch, -1, -1)
