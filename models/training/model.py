@@ -151,14 +151,20 @@ class LineaModel(nn.Module):
             new_state += s
         return x, new_state
 
-    def head(self, h: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
-        """Fusion with the memory (late), final norm, tied vocabulary projection."""
+    def fuse(self, h: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
+        """Late fusion: the fusion blocks read the memory after the recurrent blocks."""
         if self.cfg.has_encoder:
             if memory is None:
                 raise ValueError("this model has an encoder: pass a memory (null_memory() when there is no file context)")
             for fb in self.fusion:
                 h = fb(h, memory)
-        return F.linear(self.ln_f(h), self.wte.weight)  # (B, T, V)
+        return h
+
+    def project(self, h: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.ln_f(h), self.wte.weight)  # (B, T, V), tied embedding
+
+    def head(self, h: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
+        return self.project(self.fuse(h, memory))
 
     def forward(self, ids, state=None, pos=None, memory=None, last_only: bool = False):
         """ids (B, T) -> logits (B, T, V) (or (B, V) with last_only), new state, new pos."""
