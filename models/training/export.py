@@ -76,13 +76,14 @@ def state_names(model: LineaModel) -> list[dict]:
 class DecoderGraph(nn.Module):
     """The exported decoder: (input_ids, memory, past state...) -> (logits of the last position, present state...)."""
 
-    def __init__(self, model: LineaModel):
+    def __init__(self, model: LineaModel, last_only: bool = True):
         super().__init__()
-        self.model = model
+        self.model, self.last_only = model, last_only
 
     def forward(self, input_ids, memory, pos, *state):
         batched = [s.unsqueeze(0) for s in state]
-        logits, new_state, new_pos = self.model(input_ids, batched, pos, memory if self.model.cfg.has_encoder else None, last_only=True)
+        mem = memory if self.model.cfg.has_encoder else None
+        logits, new_state, new_pos = self.model(input_ids, batched, pos, mem, last_only=self.last_only)
         return (logits, new_pos) + tuple(s[0] for s in new_state)
 
 
@@ -126,7 +127,7 @@ def example_state(model: LineaModel, grow: int = 3) -> list[torch.Tensor]:
     return out
 
 
-def export_decoder(model: LineaModel, path: Path) -> dict:
+def export_decoder(model: LineaModel, path: Path, last_only: bool = True) -> dict:
     cfg = model.cfg
     for b in model.blocks:
         b.mixer.train_chunk = None  # the graph is one chunk of any T <= max_chunk: no loop inside
@@ -146,7 +147,9 @@ def export_decoder(model: LineaModel, path: Path) -> dict:
             axes[n["input"]] = {n["grows_axis"]: n["name"] + "_len"}
             axes[n["output"]] = {n["grows_axis"]: n["name"] + "_len_out"}
     with torch.no_grad():
-        _onnx_export(DecoderGraph(model), (ids, memory, pos, *state), path, inputs, outputs, axes)
+        if not last_only:
+            axes["logits"] = {1: "T"}
+        _onnx_export(DecoderGraph(model, last_only), (ids, memory, pos, *state), path, inputs, outputs, axes)
     ops = check_graph(path)
     return {"inputs": inputs, "outputs": outputs, "ops": ops}
 
@@ -158,8 +161,40 @@ def export_encoder(model: LineaModel, path: Path) -> dict:
     return {"inputs": ["context_ids"], "outputs": ["memory"], "ops": check_graph(path)}
 
 
-def graph_entry(path: Path, io: dict) -> dict:
-    return {"file": path.name, "sha256": sha256(path), "bytes": path.stat().st_size, "inputs": io["inputs"], "outputs": io["outputs"]}
+def graph_entry(path: Path, io: dict, external: list[str] | None = None) -> dict:
+    return {"file": path.name, "inputs": io["inputs"], "outputs": io["outputs"], "external_data": external or []}
+
+
+def externalize(paths: list[Path], weights: Path, min_bytes: int = 1024) -> None:
+    """Moves the graphs' large initializers into one weights file, each distinct tensor stored once.
+
+    The decoder, its all-positions twin and the encoder share the embedding and every decoder weight, so
+    the weights ship once; onnxruntime-web takes the file through the externalData session option.
+    """
+    from onnx import numpy_helper
+
+    index: dict[tuple, tuple[int, int]] = {}
+    with open(weights, "wb") as w:
+        for path in paths:
+            g = onnx.load(str(path))
+            for init in g.graph.initializer:
+                raw = numpy_helper.to_array(init).tobytes()
+                if len(raw) < min_bytes:
+                    continue
+                key = (init.data_type, tuple(init.dims), hashlib.sha256(raw).hexdigest())
+                if key not in index:
+                    pad = (-w.tell()) % 64  # aligned offsets let runtimes map tensors in place
+                    w.write(b"\0" * pad)
+                    index[key] = (w.tell(), len(raw))
+                    w.write(raw)
+                offset, length = index[key]
+                for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "external_data"):
+                    init.ClearField(field)
+                for k, v in (("location", weights.name), ("offset", str(offset)), ("length", str(length))):
+                    entry = init.external_data.add()
+                    entry.key, entry.value = k, v
+                init.data_location = onnx.TensorProto.EXTERNAL
+            onnx.save(g, str(path))
 
 
 def state_bytes(names: list[dict]) -> dict:
@@ -181,9 +216,12 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
     """Writes decoder.onnx, encoder.onnx (if any), tokenizer.json and manifest.json into out/."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
-    graphs = {"decoder": graph_entry(out / "decoder.onnx", export_decoder(model, out / "decoder.onnx"))}
+    ios = {"decoder": export_decoder(model, out / "decoder.onnx"),
+           "decoder_full": export_decoder(model, out / "decoder_full.onnx", last_only=False)}
     if cfg.has_encoder:
-        graphs["encoder"] = graph_entry(out / "encoder.onnx", export_encoder(model, out / "encoder.onnx"))
+        ios["encoder"] = export_encoder(model, out / "encoder.onnx")
+    externalize([out / f"{k}.onnx" for k in ios], out / "weights.bin")
+    graphs = {k: graph_entry(out / f"{k}.onnx", io, ["weights.bin"]) for k, io in ios.items()}
     if not tokenizer.is_file():
         raise ExportError(f"tokenizer not found: {tokenizer}")
     if tokenizer.resolve() != (out / "tokenizer.json").resolve():
@@ -199,6 +237,7 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
         "tokenizer": {"file": "tokenizer.json", "sha256": sha256(out / "tokenizer.json"), **special},
         "graphs": graphs,
         "decoder": "decoder",  # which graph entry the engine runs (decoder_int8 where it is kept)
+        "files": {},
         "state": names,
         "state_bytes": state_bytes(names),
         "memory": {"input": "memory", "shape": [1, cfg.mem_slots, cfg.d_model], "null": "encode [hole]"} if cfg.has_encoder else None,
@@ -212,6 +251,13 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
+    """Writes manifest.json with the sha256 and size of every file it names."""
+    names = {manifest["tokenizer"]["file"]}
+    for g in manifest["graphs"].values():
+        names.add(g["file"])
+        names.update(g.get("external_data", []))
+    manifest["files"] = {n: {"sha256": sha256(out / n), "bytes": (out / n).stat().st_size} for n in sorted(names)}
+    manifest["tokenizer"]["sha256"] = manifest["files"][manifest["tokenizer"]["file"]]["sha256"]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

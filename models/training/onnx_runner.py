@@ -33,12 +33,13 @@ class OnnxModel:
         entry = self.manifest["graphs"].get(key)
         if entry is None:
             raise ExportError(f"{self.folder}/manifest.json has no graph {key!r}")
-        path = self.folder / entry["file"]
-        if not path.is_file():
-            raise ExportError(f"{path}: missing (listed in the manifest as {key})")
-        if sha256(path) != entry["sha256"]:
-            raise ExportError(f"{path}: sha256 does not match the manifest (corrupt or replaced file)")
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        for name in [entry["file"]] + entry.get("external_data", []):
+            path = self.folder / name
+            if not path.is_file():
+                raise ExportError(f"{path}: missing (the {key} graph needs it)")
+            if sha256(path) != self.manifest["files"][name]["sha256"]:
+                raise ExportError(f"{path}: sha256 does not match the manifest (corrupt or replaced file)")
+        return ort.InferenceSession(str(self.folder / entry["file"]), opts, providers=["CPUExecutionProvider"])
 
     def init_state(self) -> list[np.ndarray]:
         return [np.zeros(s["shape"], dtype=DTYPES[s["dtype"]]) for s in self.state_spec]
@@ -59,8 +60,18 @@ class OnnxModel:
     def null_memory(self) -> np.ndarray:
         return self.encode([self.manifest["tokenizer"]["hole"]])
 
+    def full(self, ids: list[int], state: list[np.ndarray], memory: np.ndarray | None):
+        """Like step() but returns the logits of every position (T, V), from the decoder_full graph."""
+        if not hasattr(self, "_full"):
+            self._full = self._session("decoder_full", ort.SessionOptions())
+        return self._run(self._full, ids, state, memory)
+
     def step(self, ids: list[int], state: list[np.ndarray], memory: np.ndarray | None):
         """Feeds ids (one chunk, 1 <= len <= max_chunk) -> (last-position logits (V,), new state)."""
+        logits, state = self._run(self.decoder, ids, state, memory)
+        return logits[0], state
+
+    def _run(self, session, ids, state, memory):
         if not 1 <= len(ids) <= self.manifest["limits"]["max_chunk"]:
             raise ValueError(f"chunk of {len(ids)} tokens; the graph takes 1..{self.manifest['limits']['max_chunk']}")
         self.check_state(state)
@@ -68,5 +79,5 @@ class OnnxModel:
         if self.manifest.get("memory"):
             feed["memory"] = memory
         feed.update({s["input"]: a for s, a in zip(self.state_spec, state)})
-        out = self.decoder.run(None, feed)
-        return out[0][0], out[1:]
+        out = session.run(None, feed)
+        return out[0], out[1:]

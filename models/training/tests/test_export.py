@@ -50,7 +50,24 @@ def test_manifest_describes_the_graph(tmp_path):
     assert names == ["input_ids", "memory"] + [s["input"] for s in m["state"]]
     assert [o.name for o in onx.decoder.get_outputs()] == ["logits"] + [s["output"] for s in m["state"]]
     assert m["state_bytes"]["per_token"] == 0 and m["state_bytes"]["fixed"] > 0
-    assert m["graphs"]["decoder"]["sha256"] and m["tokenizer"]["hole"] == 65
+    assert m["tokenizer"]["hole"] == 65
+    assert set(m["files"]) == {"decoder.onnx", "decoder_full.onnx", "encoder.onnx", "weights.bin", "tokenizer.json"}
+    weights = m["files"]["weights.bin"]["bytes"]
+    assert weights < 1.2 * 4 * onx_params(tmp_path / "linear"), "weights stored more than once"
+
+
+def onx_params(folder):
+    return json.loads((folder / "manifest.json").read_text())["parameters"]
+
+
+def test_full_graph_gives_every_position(tmp_path):
+    model, onx = export_tiny("decay", tmp_path)
+    ids = torch.randint(0, 64, (1, 50))
+    memory = onx.null_memory()
+    ref, _, _ = model(ids, memory=torch.from_numpy(memory))
+    logits, _ = onx.full(ids[0].tolist(), onx.init_state(), memory)
+    assert logits.shape == (1, 50, 67)
+    assert np.abs(logits[0] - ref[0].detach().numpy()).max() <= 1e-4
 
 
 def test_wrong_state_shape_is_named(tmp_path):

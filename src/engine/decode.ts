@@ -1,0 +1,109 @@
+// The generation loop: token healing, sampling, stop rules, token and time budgets, cancellation.
+import type { SamplingOptions } from './sampling';
+import { pickToken, seededRandom } from './sampling';
+import type { DecoderState, EncoderMemory, StepResult } from './session';
+import { checkStop, type StopRules } from './stops';
+
+export type StopReason = 'rule' | 'eos' | 'tokens' | 'time' | 'cancelled' | 'no-token';
+
+export interface GenerateParams {
+  /** Logits for the first generated token and the state after the prompt. */
+  first: StepResult;
+  memory: EncoderMemory | null;
+  /** Feeds one token; the engine serialises it with the other users of the session. */
+  step: (id: number, state: DecoderState, memory: EncoderMemory | null) => Promise<StepResult>;
+  /** Each token's bytes as a binary string (one char per byte), for healing and decoding. */
+  tokenBytes: readonly string[];
+  /** Ids never generated (hole, pad). */
+  banned: ReadonlySet<number>;
+  eos: number;
+  /** Bytes (binary string) the first tokens must reproduce: the text between the last stable token and the cursor. */
+  heal: string;
+  rules: StopRules;
+  maxTokens: number;
+  /** Absolute time (performance.now()) after which generation stops. */
+  deadline: number;
+  sampling: SamplingOptions;
+  cancelled: () => boolean;
+  now: () => number;
+}
+
+export interface Generated {
+  /** The suggestion: text after the cursor (the healed prefix removed), cut by the stop rules. */
+  text: string;
+  ids: number[];
+  stop: StopReason;
+  /** Milliseconds per generated token after the first (model step + sampling). */
+  stepMs: number[];
+}
+
+const utf8 = new TextDecoder('utf-8');
+
+function bytesToText(binary: string): string {
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return utf8.decode(bytes);
+}
+
+/** A token can follow the un-healed remainder if one is a prefix of the other. */
+function compatible(token: string, remaining: string): boolean {
+  return token.length > 0 && (remaining.startsWith(token) || token.startsWith(remaining));
+}
+
+export async function generate(p: GenerateParams): Promise<Generated> {
+  const random = seededRandom(p.sampling.seed);
+  const ids: number[] = [];
+  const stepMs: number[] = [];
+  let remaining = p.heal;
+  let bytes = '';
+  let result = p.first;
+  let stop: StopReason = 'tokens';
+  let kept: string | null = null;
+  while (ids.length < p.maxTokens) {
+    if (p.cancelled()) {
+      stop = 'cancelled';
+      break;
+    }
+    const rem = remaining;
+    const allowed = (id: number) =>
+      !p.banned.has(id) && (rem === '' ? true : id !== p.eos && compatible(p.tokenBytes[id], rem));
+    const id = pickToken(result.logits, allowed, p.sampling, random);
+    if (id < 0) {
+      stop = 'no-token';
+      break;
+    }
+    if (id === p.eos) {
+      stop = 'eos';
+      break;
+    }
+    ids.push(id);
+    const tb = p.tokenBytes[id];
+    if (remaining !== '') {
+      if (tb.length >= remaining.length) {
+        bytes += tb.slice(remaining.length);
+        remaining = '';
+      } else {
+        remaining = remaining.slice(tb.length);
+      }
+    } else {
+      bytes += tb;
+    }
+    if (remaining === '' && bytes !== '') {
+      kept = checkStop(bytesToText(bytes), p.rules);
+      if (kept !== null) {
+        stop = 'rule';
+        break;
+      }
+    }
+    if (p.now() >= p.deadline) {
+      stop = 'time';
+      break;
+    }
+    if (ids.length >= p.maxTokens) break;
+    const t0 = p.now();
+    result = await p.step(id, result.state, p.memory);
+    stepMs.push(p.now() - t0);
+  }
+  const text = kept ?? bytesToText(bytes);
+  return { text: remaining === '' ? text : '', ids, stop, stepMs };
+}

@@ -1,0 +1,550 @@
+// The completion engine: documents, their recurrent states, the encoder memory, and the path from
+// "text and a cursor" to "the text to suggest". Runs in plain Node (tests, CLI) and in the worker.
+import { generate, type StopReason } from './decode';
+import type { TokenEdit } from './documentTokens';
+import { DocumentState, type PositionedState } from './documentState';
+import { Priority, PriorityMutex } from './mutex';
+import { detectIndent, postprocess } from './postprocess';
+import { GREEDY, type SamplingOptions } from './sampling';
+import type { DecoderState, EncoderMemory, ModelSession, StepResult } from './session';
+import { indentWidth } from './stops';
+import type { BpeTokenizer } from './tokenizer';
+
+export interface EngineOptions {
+  /** K: a checkpoint every K stream tokens (0 = the model's max_chunk). */
+  checkpointEvery: number;
+  /** Budget for all documents' states and memories, in bytes. */
+  memoryBudgetBytes: number;
+  /** Most tokens a completion re-reads itself before it serves from a stale or windowed state. */
+  syncReadLimit: number;
+  /** Tokens of context a completion uses when no state near the cursor exists yet. */
+  coldWindow: number;
+  /** Longest background catch-up, in tokens (a 20 MB file is served from windows instead). */
+  catchUpLimit: number;
+  /** Quiet time after an edit before the encoder re-reads the file, in ms. */
+  encoderDebounceMs: number;
+  /** Re-read the piece at the cursor and force the first tokens to reproduce it (token healing). */
+  heal: boolean;
+}
+
+export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
+  checkpointEvery: 0,
+  memoryBudgetBytes: 256 * 1024 * 1024,
+  syncReadLimit: 1024,
+  coldWindow: 512,
+  catchUpLimit: 1 << 18,
+  encoderDebounceMs: 300,
+  heal: true,
+};
+
+export interface CompleteOptions {
+  multiline: boolean;
+  maxLines: number;
+  maxTokens: number;
+  /** Stop generating after this many ms from the request. */
+  timeBudgetMs: number;
+  sampling: SamplingOptions;
+  tabSize: number;
+}
+
+export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
+  multiline: false,
+  maxLines: 8,
+  maxTokens: 48,
+  timeBudgetMs: 2000,
+  sampling: GREEDY,
+  tabSize: 4,
+};
+
+export type StateSource = 'exact' | 'stale' | 'window';
+
+export interface CompletionResult {
+  /** The suggestion after post-processing; null when there is nothing worth showing. */
+  text: string | null;
+  raw: string;
+  model: string;
+  /** Tokens read to bring the state to the cursor (0..K for a warm document). */
+  reread: number;
+  source: StateSource;
+  memory: 'file' | 'null' | 'none';
+  stop: StopReason;
+  tokens: number;
+  timings: { totalMs: number; prefillMs: number; firstTokenMs: number; stepMs: number[] };
+}
+
+export class DocumentClosedError extends Error {
+  constructor(uri: string) {
+    super(`document ${uri} is not open`);
+    this.name = 'DocumentClosedError';
+  }
+}
+
+const now = () => performance.now();
+
+function binary(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return s;
+}
+
+export class Engine {
+  readonly options: EngineOptions;
+  private readonly docs = new Map<string, DocumentState>();
+  private readonly lock = new PriorityMutex();
+  private readonly tokenBytes: string[];
+  private readonly banned: Set<number>;
+  private readonly queue: Array<() => Promise<void>> = [];
+  private readonly catchUpQueued = new Set<string>();
+  private pumping: Promise<void> | null = null;
+  private clock = 0;
+  private disposed = false;
+
+  constructor(
+    readonly session: ModelSession,
+    readonly tokenizer: BpeTokenizer,
+    options: Partial<EngineOptions> = {},
+  ) {
+    this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+    if (!this.options.checkpointEvery)
+      this.options.checkpointEvery = session.manifest.limits.max_chunk;
+    const vocab = session.manifest.config.vocab_size as number;
+    if (tokenizer.vocabSize !== vocab) {
+      throw new Error(
+        `${session.manifest.id}: tokenizer has ${tokenizer.vocabSize} ids, the model ${vocab}`,
+      );
+    }
+    this.tokenBytes = [];
+    for (let i = 0; i < vocab; i++) this.tokenBytes.push(binary(tokenizer.tokenBytes(i)));
+    this.banned = new Set([tokenizer.hole, tokenizer.pad]);
+  }
+
+  get manifest() {
+    return this.session.manifest;
+  }
+
+  // ---- documents -------------------------------------------------------------------------
+
+  open(uri: string, text: string): void {
+    this.close(uri);
+    const doc = new DocumentState(this.tokenizer, text, this.tokenizer.eos);
+    doc.lastUsed = ++this.clock;
+    this.docs.set(uri, doc);
+  }
+
+  /** Applies VS Code-style edits (offsets into the text before each edit, applied in order). */
+  edit(uri: string, edits: readonly TokenEdit[]): void {
+    const doc = this.require(uri);
+    for (const e of edits) {
+      const start = Math.max(0, Math.min(e.start, doc.text.length));
+      const end = Math.max(start, Math.min(e.end, doc.text.length));
+      doc.applyEdit({ start, end, text: e.text });
+    }
+    this.scheduleEncode(uri, doc);
+    this.scheduleCatchUp(uri);
+  }
+
+  close(uri: string): void {
+    const doc = this.docs.get(uri);
+    if (!doc) return;
+    doc.closed = true;
+    clearTimeout(doc.encodeTimer);
+    doc.clearStates();
+    this.docs.delete(uri);
+  }
+
+  /** A hint that the cursor moved: warms the state and the memory there in the background. */
+  setCursor(uri: string, offset: number): void {
+    const doc = this.docs.get(uri);
+    if (!doc) return;
+    const moved = Math.abs(offset - (doc.memory?.offset ?? -1e9)) > 2000;
+    doc.cursor = Math.max(0, Math.min(offset, doc.text.length));
+    doc.lastUsed = ++this.clock;
+    if (moved || !doc.memory) this.scheduleEncode(uri, doc);
+    this.scheduleCatchUp(uri);
+  }
+
+  documentText(uri: string): string {
+    return this.require(uri).text;
+  }
+
+  // ---- completion ------------------------------------------------------------------------
+
+  async complete(
+    uri: string,
+    offset: number,
+    options: Partial<CompleteOptions> = {},
+    cancelled: () => boolean = () => false,
+  ): Promise<CompletionResult> {
+    const opts = { ...DEFAULT_COMPLETE_OPTIONS, ...options };
+    const t0 = now();
+    const doc = this.require(uri);
+    offset = Math.max(0, Math.min(offset, doc.text.length));
+    doc.cursor = offset;
+    doc.lastUsed = ++this.clock;
+    const prompt = this.prompt(doc, offset);
+    const memory = doc.memory?.mem ?? null;
+    let prep: Awaited<ReturnType<Engine['prepare']>>;
+    let first: StepResult;
+    try {
+      prep = await this.prepare(uri, doc, prompt.base - 1, cancelled);
+      first = await this.feedPrompt(doc, prompt, prep.state, memory, cancelled);
+    } catch (e) {
+      if (!(e instanceof CancelledError)) throw e;
+      return this.cancelledResult(t0);
+    }
+    const prefillMs = now() - t0;
+    const line = doc.text.slice(doc.text.lastIndexOf('\n', offset - 1) + 1, offset);
+    const gen = await generate({
+      first,
+      memory,
+      step: (id, state, mem) =>
+        this.lock.with(Priority.Completion, () => this.session.run([id], state, mem)),
+      tokenBytes: this.tokenBytes,
+      banned: this.banned,
+      eos: this.tokenizer.eos,
+      heal: prompt.heal,
+      rules: {
+        multiline: opts.multiline,
+        maxLines: opts.maxLines,
+        baseIndent: indentWidth(line, opts.tabSize),
+        tabSize: opts.tabSize,
+      },
+      maxTokens: opts.maxTokens,
+      deadline: t0 + opts.timeBudgetMs,
+      sampling: opts.sampling,
+      cancelled: () => cancelled() || doc.closed,
+      now,
+    });
+    const rest = doc.text.slice(offset);
+    const eol = rest.indexOf('\n');
+    const text =
+      gen.stop === 'cancelled'
+        ? null
+        : postprocess(gen.text, {
+            lineSuffix: eol < 0 ? rest : rest.slice(0, eol),
+            nextLines: (eol < 0 ? '' : rest.slice(eol + 1)).split('\n', 8),
+            indentUnit: detectIndent(doc.text.slice(Math.max(0, offset - 20000), offset + 2000)),
+          });
+    this.enforceBudget(uri);
+    return {
+      text,
+      raw: gen.text,
+      model: this.manifest.id,
+      reread: prep.reread + 1 + prompt.extra.length,
+      source: prep.source,
+      memory: !this.manifest.memory ? 'none' : memory ? 'file' : 'null',
+      stop: gen.stop,
+      tokens: gen.ids.length,
+      timings: {
+        totalMs: now() - t0,
+        prefillMs,
+        firstTokenMs: prefillMs,
+        stepMs: gen.stepMs,
+      },
+    };
+  }
+
+  private cancelledResult(t0: number): CompletionResult {
+    const ms = now() - t0;
+    return {
+      text: null,
+      raw: '',
+      model: this.manifest.id,
+      reread: 0,
+      source: 'exact',
+      memory: 'none',
+      stop: 'cancelled',
+      tokens: 0,
+      timings: { totalMs: ms, prefillMs: ms, firstTokenMs: ms, stepMs: [] },
+    };
+  }
+
+  /** Next-token logits at the cursor through the same state path as complete() (for parity tests). */
+  async nextLogits(
+    uri: string,
+    offset: number,
+  ): Promise<{ logits: Float32Array; source: StateSource }> {
+    const doc = this.require(uri);
+    const prompt = this.prompt(doc, Math.max(0, Math.min(offset, doc.text.length)), false);
+    const prep = await this.prepare(uri, doc, prompt.base - 1, () => false);
+    const r = await this.feedPrompt(doc, prompt, prep.state, doc.memory?.mem ?? null, () => false);
+    return { logits: r.logits, source: prep.source };
+  }
+
+  /** Feeds the last stable token and any un-healed tail after the state; returns the next-token logits. */
+  private async feedPrompt(
+    doc: DocumentState,
+    prompt: { base: number; extra: number[] },
+    state: DecoderState,
+    memory: EncoderMemory | null,
+    cancelled: () => boolean,
+  ): Promise<StepResult> {
+    const ids = [doc.streamAt(prompt.base - 1), ...prompt.extra];
+    const max = this.manifest.limits.max_chunk;
+    let r: StepResult | null = null;
+    for (let i = 0; i < ids.length; i += max) {
+      if (cancelled() || doc.closed) throw new CancelledError();
+      const chunk = ids.slice(i, i + max);
+      const from: DecoderState = r?.state ?? state;
+      r = await this.lock.with(Priority.Completion, (): Promise<StepResult> =>
+        this.session.run(chunk, from, memory),
+      );
+    }
+    return r!;
+  }
+
+  /**
+   * The prompt at a cursor: `base` stream tokens are stable; the text of the piece the cursor ends
+   * (which the next keystroke may merge into) is healed, or fed as `extra` tokens when too long.
+   */
+  private prompt(doc: DocumentState, offset: number, heal = this.options.heal) {
+    const toks = doc.tokens;
+    if (offset === 0) return { base: 1, heal: '', extra: [] as number[] };
+    const first = toks.tokensBefore(offset - 1);
+    const start = toks.tokenOffset(first);
+    const piece = doc.text.slice(start, offset);
+    const base = 1 + first;
+    const bytes = binary(new TextEncoder().encode(piece));
+    if (heal && bytes.length <= 64) return { base, heal: bytes, extra: [] as number[] };
+    return { base, heal: '', extra: this.tokenizer.encode(piece) };
+  }
+
+  /** The state after `target` stream tokens: exact when close enough, else stale or windowed. */
+  private async prepare(
+    uri: string,
+    doc: DocumentState,
+    target: number,
+    cancelled: () => boolean,
+  ): Promise<{ state: DecoderState; source: StateSource; reread: number }> {
+    const limit = this.options.syncReadLimit;
+    const exact: PositionedState = doc.bestAtMost(target) ?? {
+      pos: 0,
+      state: this.session.initState(),
+    };
+    if (target - exact.pos <= limit) {
+      const state = await this.advance(doc, exact, target, Priority.Completion, true, cancelled);
+      return { state, source: 'exact', reread: target - exact.pos };
+    }
+    this.scheduleCatchUp(uri);
+    const stale = doc.stale;
+    if (stale && stale.pos <= target && target - stale.pos <= limit) {
+      const state = await this.advance(doc, stale, target, Priority.Completion, false, cancelled);
+      return { state, source: 'stale', reread: target - stale.pos };
+    }
+    // Nothing near: read the last coldWindow tokens after a fresh start, as if the file began there.
+    const from = Math.max(1, target - this.options.coldWindow);
+    const init = this.session.initState();
+    const primed = await this.lock.with(Priority.Completion, () =>
+      this.session.run([this.tokenizer.eos], init, doc.memory?.mem ?? null),
+    );
+    const state = await this.advance(
+      doc,
+      { pos: from, state: primed.state },
+      target,
+      Priority.Completion,
+      false,
+      cancelled,
+    );
+    return { state, source: 'window', reread: target - from + 1 };
+  }
+
+  /**
+   * Feeds stream tokens [from.pos, target) in chunks that end on checkpoint boundaries, saving the
+   * checkpoints (and the final state) when `save` and the document did not change meanwhile.
+   */
+  private async advance(
+    doc: DocumentState,
+    from: PositionedState,
+    target: number,
+    priority: Priority,
+    save: boolean,
+    cancelled: () => boolean,
+  ): Promise<DecoderState> {
+    const k = this.options.checkpointEvery;
+    let { pos, state } = from;
+    const version = doc.version;
+    while (pos < target) {
+      if (cancelled() || doc.closed) throw new CancelledError();
+      const end = Math.min(target, (Math.floor(pos / k) + 1) * k);
+      const ids = doc.streamSlice(pos, end);
+      const memory = doc.memory?.mem ?? null;
+      const r: StepResult = await this.lock.with(priority, () =>
+        this.session.run(ids, state, memory),
+      );
+      if (doc.version !== version) save = false; // an edit landed meanwhile: these states may be wrong
+      state = r.state;
+      pos = end;
+      if (save && (pos % k === 0 || pos === target)) doc.put(pos, state);
+    }
+    return state;
+  }
+
+  // ---- background work -------------------------------------------------------------------
+
+  private scheduleCatchUp(uri: string): void {
+    if (this.catchUpQueued.has(uri)) return;
+    this.catchUpQueued.add(uri);
+    this.enqueue(async () => {
+      this.catchUpQueued.delete(uri);
+      const doc = this.docs.get(uri);
+      if (!doc) return;
+      const target = Math.max(0, this.prompt(doc, doc.cursor).base - 1);
+      const best = doc.bestAtMost(target) ?? { pos: 0, state: this.session.initState() };
+      if (target - best.pos > this.options.catchUpLimit || target === best.pos) {
+        if (target === best.pos) doc.stale = null;
+        return;
+      }
+      const version = doc.version;
+      try {
+        await this.advance(doc, best, target, Priority.Background, true, () => this.disposed);
+      } catch (e) {
+        if (!(e instanceof CancelledError)) throw e;
+        return;
+      }
+      if (doc.version === version) doc.stale = null;
+      else this.scheduleCatchUp(uri);
+      this.enforceBudget(uri);
+    });
+  }
+
+  private scheduleEncode(uri: string, doc: DocumentState): void {
+    if (!this.manifest.memory) return;
+    clearTimeout(doc.encodeTimer);
+    doc.encodeTimer = setTimeout(
+      () =>
+        this.enqueue(async () => {
+          await this.encodeNow(uri);
+        }),
+      this.options.encoderDebounceMs,
+    );
+    doc.encodeTimer.unref?.();
+  }
+
+  /** Runs the encoder on the file around the cursor, the cursor's piece and after replaced by <hole>. */
+  async encodeNow(uri: string): Promise<EncoderMemory | null> {
+    const doc = this.docs.get(uri);
+    if (!doc || !this.manifest.memory) return null;
+    const version = doc.version;
+    const offset = doc.cursor;
+    const budget = this.manifest.limits.max_encoder_tokens;
+    const toks = doc.tokens;
+    const before = offset === 0 ? 0 : toks.tokensBefore(offset - 1);
+    let after = toks.tokensBefore(offset);
+    while (after < toks.length && toks.tokenOffset(after) < offset) after++;
+    const nAfter = Math.min(toks.length - after, Math.floor((budget - 1) / 2));
+    const nBefore = Math.min(before, budget - 1 - nAfter);
+    const ids = [
+      ...toks.ids.slice(before - nBefore, before),
+      this.tokenizer.hole,
+      ...toks.ids.slice(after, after + nAfter),
+    ];
+    const mem = await this.lock.with(Priority.Encoder, () => this.session.encode(ids));
+    if (mem && !doc.closed && doc.version === version) doc.memory = { mem, version, offset };
+    return mem;
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    if (this.disposed) return;
+    this.queue.push(job);
+    this.pumping ??= this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0 && !this.disposed) {
+      const job = this.queue.shift()!;
+      try {
+        await job();
+      } catch (e) {
+        this.onBackgroundError(e);
+      }
+    }
+    this.pumping = null;
+  }
+
+  onBackgroundError: (e: unknown) => void = (e) =>
+    console.error('linea: background job failed:', e);
+
+  /** Resolves when no background work (catch-up, encoder) is queued or running. */
+  async idle(): Promise<void> {
+    while (this.pumping) await this.pumping;
+  }
+
+  /** Runs any debounced encoder work at once (CLI, tests). */
+  async flushEncoder(uri: string): Promise<void> {
+    const doc = this.docs.get(uri);
+    if (!doc) return;
+    clearTimeout(doc.encodeTimer);
+    await this.encodeNow(uri);
+  }
+
+  // ---- memory ----------------------------------------------------------------------------
+
+  stats(): { documents: number; stateBytes: number; budgetBytes: number; checkpoints: number } {
+    let bytes = 0;
+    let checkpoints = 0;
+    for (const d of this.docs.values()) {
+      bytes += d.bytes;
+      checkpoints += d.positions.length;
+    }
+    return {
+      documents: this.docs.size,
+      stateBytes: bytes,
+      budgetBytes: this.options.memoryBudgetBytes,
+      checkpoints,
+    };
+  }
+
+  documentStats(uri: string): {
+    tokens: number;
+    checkpoints: number;
+    bytes: number;
+    stale: boolean;
+  } {
+    const d = this.require(uri);
+    return {
+      tokens: d.tokens.length,
+      checkpoints: d.positions.length,
+      bytes: d.bytes,
+      stale: d.stale !== null,
+    };
+  }
+
+  /** Least recently used documents lose their states first; the active one thins its checkpoints last. */
+  private enforceBudget(activeUri: string): void {
+    const budget = this.options.memoryBudgetBytes;
+    let total = this.stats().stateBytes;
+    if (total <= budget) return;
+    const byAge = [...this.docs.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [uri, doc] of byAge) {
+      if (total <= budget) return;
+      if (uri === activeUri) continue;
+      total -= doc.bytes;
+      doc.clearStates();
+    }
+    const active = this.docs.get(activeUri);
+    if (!active) return;
+    const cursorPos = this.prompt(active, active.cursor).base - 1;
+    while (total > budget && active.dropFarthest(cursorPos)) total = this.stats().stateBytes;
+  }
+
+  private require(uri: string): DocumentState {
+    const doc = this.docs.get(uri);
+    if (!doc) throw new DocumentClosedError(uri);
+    return doc;
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const uri of [...this.docs.keys()]) this.close(uri);
+    this.queue.length = 0;
+    await this.pumping;
+    await this.session.release();
+  }
+}
+
+export class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'CancelledError';
+  }
+}

@@ -1,0 +1,161 @@
+// The only module that imports onnxruntime-web: sessions, tensors, backend configuration.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-web';
+import type { GraphEntry, Manifest } from './manifest';
+import { ModelError, readManifest, verifyFiles } from './manifest';
+import type { DecoderState, EncoderMemory, ModelSession, StepResult } from './session';
+
+export interface RuntimeOptions {
+  /** WASM threads (0 = onnxruntime's default: half the cores). */
+  threads: number;
+  /** Folder holding ort-wasm-simd-threaded.{mjs,wasm} when running from a bundle. */
+  wasmPaths?: string;
+}
+
+let configured = false;
+
+/** onnxruntime's env is global and fixed once the WASM module starts: configure it once. */
+export function configureRuntime(opts: RuntimeOptions): void {
+  if (configured) return;
+  configured = true;
+  ort.env.logLevel = 'error';
+  if (opts.threads > 0) ort.env.wasm.numThreads = opts.threads;
+  if (opts.wasmPaths) {
+    const dir = opts.wasmPaths.endsWith(path.sep) ? opts.wasmPaths : opts.wasmPaths + path.sep;
+    ort.env.wasm.wasmPaths = 'file://' + dir;
+  }
+}
+
+class OrtState implements DecoderState {
+  readonly bytes: number;
+  constructor(
+    readonly pos: number,
+    readonly tensors: ort.Tensor[],
+  ) {
+    let b = 0;
+    for (const t of tensors) b += t.size * (t.type === 'int64' ? 8 : 4);
+    this.bytes = b;
+  }
+}
+
+class OrtMemory implements EncoderMemory {
+  readonly bytes: number;
+  constructor(readonly tensor: ort.Tensor) {
+    this.bytes = tensor.size * 4;
+  }
+}
+
+function zeros(dtype: string, shape: number[]): ort.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return dtype === 'int64'
+    ? new ort.Tensor('int64', new BigInt64Array(n), shape)
+    : new ort.Tensor('float32', new Float32Array(n), shape);
+}
+
+function int64(ids: readonly number[]): ort.Tensor {
+  const data = new BigInt64Array(ids.length);
+  for (let i = 0; i < ids.length; i++) data[i] = BigInt(ids[i]);
+  return new ort.Tensor('int64', data, [1, ids.length]);
+}
+
+async function createSession(folder: string, entry: GraphEntry): Promise<ort.InferenceSession> {
+  const file = path.join(folder, entry.file);
+  const options: ort.InferenceSession.SessionOptions = {
+    executionProviders: ['wasm'],
+    graphOptimizationLevel: 'all',
+    externalData: entry.external_data.map((name) => ({
+      path: name,
+      data: new Uint8Array(readFileSync(path.join(folder, name))),
+    })),
+  };
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)), options);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new ModelError(`${file}: onnxruntime could not load it (${msg.split('\n')[0]})`, file);
+  }
+  const same = (a: readonly string[], b: readonly string[]) =>
+    a.length === b.length && a.every((x, i) => x === b[i]);
+  if (!same(session.inputNames, entry.inputs) || !same(session.outputNames, entry.outputs)) {
+    await session.release();
+    throw new ModelError(
+      `${file}: inputs/outputs [${session.inputNames.join(', ')}] -> [${session.outputNames.join(', ')}] ` +
+        `do not match manifest.json`,
+      file,
+    );
+  }
+  return session;
+}
+
+export class OrtModel implements ModelSession {
+  readonly backend = 'wasm';
+  private nullMem: Promise<EncoderMemory | null> | undefined;
+
+  private constructor(
+    readonly manifest: Manifest,
+    private readonly decoder: ort.InferenceSession,
+    private readonly encoder: ort.InferenceSession | null,
+  ) {}
+
+  /** Validates the folder (manifest, sha256 of every file, graph names) and opens its sessions. */
+  static async load(folder: string, opts: RuntimeOptions, verify = true): Promise<OrtModel> {
+    configureRuntime(opts);
+    const manifest = readManifest(folder);
+    if (verify) verifyFiles(folder, manifest);
+    const decoder = await createSession(folder, manifest.graphs[manifest.decoder]);
+    const enc = manifest.graphs.encoder;
+    const encoder = enc && manifest.memory ? await createSession(folder, enc) : null;
+    return new OrtModel(manifest, decoder, encoder);
+  }
+
+  initState(): DecoderState {
+    return new OrtState(
+      0,
+      this.manifest.state.map((s) => zeros(s.dtype, s.shape)),
+    );
+  }
+
+  async run(
+    ids: readonly number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+  ): Promise<StepResult> {
+    const max = this.manifest.limits.max_chunk;
+    if (ids.length < 1 || ids.length > max) {
+      throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
+    }
+    const st = state as OrtState;
+    const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids) };
+    if (this.manifest.memory) {
+      const mem = memory ?? (await this.nullMemory());
+      if (!mem) throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);
+      feeds[this.manifest.memory.input] = (mem as OrtMemory).tensor;
+    }
+    this.manifest.state.forEach((s, i) => (feeds[s.input] = st.tensors[i]));
+    const out = await this.decoder.run(feeds);
+    const tensors = this.manifest.state.map((s) => out[s.output]);
+    return {
+      logits: out.logits.data as Float32Array,
+      state: new OrtState(st.pos + ids.length, tensors),
+    };
+  }
+
+  async encode(ids: readonly number[]): Promise<EncoderMemory | null> {
+    if (!this.encoder) return null;
+    if (ids.length === 0) throw new RangeError('encoder input is empty');
+    const out = await this.encoder.run({ context_ids: int64(ids) });
+    return new OrtMemory(out.memory);
+  }
+
+  nullMemory(): Promise<EncoderMemory | null> {
+    this.nullMem ??= this.encode([this.manifest.tokenizer.hole]);
+    return this.nullMem;
+  }
+
+  async release(): Promise<void> {
+    await this.decoder.release();
+    await this.encoder?.release();
+  }
+}

@@ -1,0 +1,58 @@
+// Shared by the engine tests: paths to the golden fixtures and a loader for the tiny models.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Engine, type EngineOptions } from '../../src/engine/engine';
+import { OrtModel } from '../../src/engine/runtime';
+import { BpeTokenizer } from '../../src/engine/tokenizer';
+
+export const ROOT = path.resolve(__dirname, '../../..');
+export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
+export const VARIANTS = ['linear', 'decay', 'deltanet', 'hybrid', 'softmax', 'luna', 'sparse'];
+
+export function fixtureFolder(variant: string): string {
+  return path.join(FIXTURES, 'models', `tiny-${variant}`);
+}
+
+export interface Expected {
+  ids: number[];
+  schedule: number[];
+  context_ids: number[];
+  memory: number[];
+  null_memory: number[];
+  runs: Array<{ tokens: number; logits: number[] }>;
+  final_state: Record<string, { shape: number[]; sum: number; abs_sum: number; head: number[] }>;
+}
+
+export function expected(variant: string): Expected {
+  return JSON.parse(
+    readFileSync(path.join(FIXTURES, 'models', `tiny-${variant}.expected.json`), 'utf8'),
+  );
+}
+
+export async function tinyEngine(
+  variant: string,
+  options: Partial<EngineOptions> = {},
+): Promise<Engine> {
+  const folder = fixtureFolder(variant);
+  const session = await OrtModel.load(folder, { threads: 1 });
+  const tok = BpeTokenizer.load(path.join(folder, 'tokenizer.json'));
+  return new Engine(session, tok, options);
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+/** A small seeded PRNG (mulberry32) for reproducible random edit sequences. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

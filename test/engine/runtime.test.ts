@@ -1,0 +1,93 @@
+// onnxruntime-web (WASM) against the golden fixtures PyTorch wrote: same logits, state and memory.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { ModelError } from '../../src/engine/manifest';
+import { OrtModel } from '../../src/engine/runtime';
+import { expected, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
+
+const TOL = 1e-4;
+
+for (const variant of VARIANTS) {
+  test(`${variant}: logits, memory and state match PyTorch`, async () => {
+    const model = await OrtModel.load(fixtureFolder(variant), { threads: 1 });
+    const exp = expected(variant);
+    const memory = await model.encode(exp.context_ids);
+    assert.ok(memory);
+    const memData = (memory as unknown as { tensor: { data: Float32Array } }).tensor.data;
+    assert.ok(maxAbsDiff(memData, exp.memory) <= TOL, 'encoder memory differs');
+    const nullMem = (await model.nullMemory()) as unknown as { tensor: { data: Float32Array } };
+    assert.ok(maxAbsDiff(nullMem.tensor.data, exp.null_memory) <= TOL, 'null memory differs');
+
+    let state = model.initState();
+    let at = 0;
+    for (const [i, size] of exp.schedule.entries()) {
+      const r = await model.run(exp.ids.slice(at, at + size), state, memory);
+      at += size;
+      state = r.state;
+      const diff = maxAbsDiff(r.logits, exp.runs[i].logits);
+      assert.ok(diff <= TOL, `logits after ${at} tokens differ by ${diff}`);
+    }
+    assert.equal(state.pos, at);
+    const tensors = (
+      state as unknown as {
+        tensors: Array<{ data: ArrayLike<number | bigint>; dims: readonly number[] }>;
+      }
+    ).tensors;
+    const names = Object.keys(exp.final_state);
+    for (const [i, name] of names.entries()) {
+      const want = exp.final_state[name];
+      assert.deepEqual([...tensors[i].dims], want.shape, `${name} shape`);
+      const data = Array.from(tensors[i].data, Number);
+      const sum = data.reduce((a, b) => a + b, 0);
+      assert.ok(
+        Math.abs(sum - want.sum) <= TOL * Math.max(1, Math.abs(want.abs_sum)),
+        `${name} sum`,
+      );
+      assert.ok(maxAbsDiff(data.slice(0, want.head.length), want.head) <= TOL, `${name} values`);
+    }
+    await model.release();
+  });
+}
+
+function brokenCopy(variant: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'linea-broken-'));
+  for (const f of readdirSync(fixtureFolder(variant)))
+    copyFileSync(path.join(fixtureFolder(variant), f), path.join(dir, f));
+  return dir;
+}
+
+test('a missing, corrupt or mismatched model file is named in the error', async () => {
+  const dir = brokenCopy('linear');
+  writeFileSync(path.join(dir, 'weights.bin'), 'garbage');
+  await assert.rejects(OrtModel.load(dir, { threads: 1 }), (e: Error) => {
+    assert.ok(e instanceof ModelError);
+    assert.match(
+      e.message,
+      /weights\.bin: is 7 bytes, manifest\.json says \d+ \(corrupt or truncated\)/,
+    );
+    return true;
+  });
+  await assert.rejects(
+    OrtModel.load(path.join(dir, 'nope'), { threads: 1 }),
+    /manifest\.json: missing/,
+  );
+  const dir2 = brokenCopy('linear');
+  writeFileSync(path.join(dir2, 'manifest.json'), '{"format": 1, "id": 3}');
+  await assert.rejects(
+    OrtModel.load(dir2, { threads: 1 }),
+    /manifest\.json: "id" must be a string/,
+  );
+});
+
+test('a graph onnxruntime cannot load is named, not a stack trace', async () => {
+  const dir = brokenCopy('linear');
+  // Valid sha256/size in the manifest but not an ONNX file: skip verification to reach onnxruntime.
+  writeFileSync(path.join(dir, 'decoder.onnx'), 'this is not onnx');
+  await assert.rejects(
+    OrtModel.load(dir, { threads: 1 }, false),
+    /decoder\.onnx: onnxruntime could not load it/,
+  );
+});
