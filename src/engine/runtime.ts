@@ -117,6 +117,27 @@ export class OrtModel implements ModelSession {
     );
   }
 
+  syntheticState(n: number): DecoderState {
+    const cfg = this.manifest.config;
+    const grown = (name: string): number => {
+      if (this.manifest.variant !== 'sparse') return n;
+      const b = cfg.sparse_block as number;
+      const c = cfg.sparse_summary as number;
+      return name.endsWith('sum_k') || name.endsWith('sum_v') ? Math.floor(n / b) * c : n % b;
+    };
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.1;
+    const tensors = this.manifest.state.map((s) => {
+      if (s.name === 'pos')
+        return new ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), s.shape);
+      const shape = s.shape.map((d, i) => (i === s.grows_axis ? grown(s.name) : d));
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+      for (let i = 0; i < data.length; i++) data[i] = Math.abs(rand()); // >= 0: valid linear-attention sums
+      return new ort.Tensor('float32', data, shape);
+    });
+    return new OrtState(n, tensors);
+  }
+
   async run(
     ids: readonly number[],
     state: DecoderState,

@@ -23,6 +23,9 @@ export interface ModelSession {
   readonly manifest: Manifest;
   readonly backend: string;
   initState(): DecoderState;
+  /** A state of the right shape for a context of n tokens, filled with small random values: per-token
+   *  cost depends on the shapes alone, so benchmarks at 64k tokens need not read 64k tokens first. */
+  syntheticState(n: number): DecoderState;
   /** Feeds 1..max_chunk tokens after `state`. */
   run(
     ids: readonly number[],

@@ -1,0 +1,200 @@
+// `linea bench`: per-token latency against context length for every shipped model, the time to a
+// 16-token suggestion, prefill throughput, state size; then the typing and many-documents scenarios.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { measureContext, measurePrefill, median, type ContextPoint } from '../engine/bench';
+import { Engine } from '../engine/engine';
+import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
+import { OrtModel } from '../engine/runtime';
+import { BpeTokenizer } from '../engine/tokenizer';
+import { intFlag, listFlag, parseArgs } from './args';
+import { modelRoots, repoRoot, wasmPaths } from './main';
+
+interface ModelRow {
+  id: string;
+  variant: string;
+  parameters: number;
+  backend: string;
+  points: ContextPoint[];
+  prefillTokPerS: number;
+  /** stepMs at the longest context over stepMs at the shortest. */
+  ratio: number;
+  stateBytesFixed: number;
+  stateBytesPerToken: number;
+}
+
+/** Real code to read: TypeScript's own compiler (from node_modules), else this repo's sources. */
+export function realCode(lines: number): string {
+  const ts = path.join(repoRoot(), 'node_modules', 'typescript', 'lib', 'typescript.js');
+  const text = existsSync(ts)
+    ? readFileSync(ts, 'utf8')
+    : readFileSync(path.join(repoRoot(), 'models', 'training', 'model.py'), 'utf8').repeat(200);
+  return text.split('\n').slice(0, lines).join('\n');
+}
+
+const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+export async function runBench(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    models: 'value',
+    contexts: 'value',
+    reps: 'value',
+    threads: 'value',
+    out: 'value',
+    quick: 'bool',
+  });
+  const quick = args.flags.has('quick');
+  const contexts = listFlag(
+    args,
+    'contexts',
+    quick ? [256, 4096] : [256, 1024, 4096, 16384, 65536],
+  );
+  const reps = intFlag(args, 'reps', quick ? 5 : 20, 1);
+  const threads = intFlag(args, 'threads', 2, 1);
+  const runtime = { threads, wasmPaths: wasmPaths() };
+  const wanted = args.flags.get('models');
+  const folders =
+    typeof wanted === 'string'
+      ? wanted.split(',').map((id) => resolveModel(id.trim(), modelRoots()))
+      : listModels(modelRoots())
+          .filter((m) => m.manifest)
+          .map((m) => m.folder);
+  const code = realCode(4000);
+  const rows: ModelRow[] = [];
+  for (const folder of folders) {
+    const session = await OrtModel.load(folder, runtime);
+    const m = session.manifest;
+    const tok = BpeTokenizer.load(path.join(folder, m.tokenizer.file));
+    const points: ContextPoint[] = [];
+    for (const n of contexts) {
+      // A growing state (KV cache) is copied in and out of every run: fewer reps where it is huge.
+      const r = m.state_bytes.per_token * n > 64e6 ? Math.max(3, Math.floor(reps / 4)) : reps;
+      points.push(await measureContext(session, n, r));
+    }
+    const ids = tok.encode(code).slice(0, 4096);
+    const prefill = await measurePrefill(session, ids, m.limits.max_chunk);
+    rows.push({
+      id: m.id,
+      variant: m.variant,
+      parameters: m.parameters,
+      backend: session.backend,
+      points,
+      prefillTokPerS: prefill,
+      ratio: points[points.length - 1].stepMs / points[0].stepMs,
+      stateBytesFixed: m.state_bytes.fixed,
+      stateBytesPerToken: m.state_bytes.per_token,
+    });
+    await session.release();
+    console.error(`bench: ${m.id} done`);
+  }
+
+  const head = [
+    'model',
+    'variant',
+    'backend',
+    ...contexts.map((c) => `step@${c}`),
+    'ratio',
+    ...[contexts[0], contexts[contexts.length - 1]].map((c) => `ttfs16@${c}`),
+    'prefill tok/s',
+    `state@${contexts[contexts.length - 1]}`,
+  ];
+  const table = rows.map((r) => [
+    r.id,
+    r.variant,
+    r.backend,
+    ...r.points.map((p) => fmt(p.stepMs, 2)),
+    fmt(r.ratio, 2),
+    fmt(r.points[0].ttfsMs),
+    fmt(r.points[r.points.length - 1].ttfsMs),
+    fmt(r.prefillTokPerS, 0),
+    `${fmt(r.points[r.points.length - 1].stateBytes / 1024, 0)} KiB`,
+  ]);
+  console.log(
+    '\nPer-token decoder step (ms, median) against context length; ttfs16 = warm state to a 16-token suggestion (ms)\n',
+  );
+  printTable([head, ...table]);
+
+  const scenarios: Record<string, unknown> = {};
+  if (!quick) {
+    const folder = resolveModel(DEFAULT_MODEL_ID, modelRoots());
+    scenarios.typing = await typingScenario(folder, runtime);
+    scenarios.documents = await documentsScenario(folder, runtime);
+    console.log('\nScenarios (default model):');
+    console.log(JSON.stringify(scenarios, null, 2));
+  }
+  const out = (args.flags.get('out') as string) ?? 'bench-results.json';
+  writeFileSync(
+    out,
+    JSON.stringify(
+      { date: new Date().toISOString(), threads, contexts, rows, scenarios },
+      null,
+      2,
+    ) + '\n',
+  );
+  console.log(`\nwrote ${out}`);
+  return 0;
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const [k, r] of rows.entries()) {
+    console.log(r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
+    if (k === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+/** Typing one character at the end of a warm 50,000-line file re-reads only the new tokens. */
+async function typingScenario(folder: string, runtime: { threads: number; wasmPaths?: string }) {
+  const session = await OrtModel.load(folder, runtime);
+  const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
+  const engine = new Engine(session, tok, { syncReadLimit: Number.MAX_SAFE_INTEGER });
+  const text = realCode(50_000) + '\nfunction ';
+  engine.open('big', text);
+  let cursor = text.length;
+  const t0 = performance.now();
+  const cold = await engine.complete('big', cursor, { maxTokens: 16 });
+  const coldMs = performance.now() - t0;
+  const typed: Array<{ char: string; reread: number; ttfsMs: number }> = [];
+  for (const ch of 'parse') {
+    engine.edit('big', [{ start: cursor, end: cursor, text: ch }]);
+    cursor++;
+    const r = await engine.complete('big', cursor, { maxTokens: 16 });
+    typed.push({ char: ch, reread: r.reread, ttfsMs: r.timings.totalMs });
+  }
+  const stats = engine.documentStats('big');
+  await engine.dispose();
+  return {
+    lines: 50_000,
+    tokens: stats.tokens,
+    coldReadTokens: cold.reread,
+    coldMs,
+    typed,
+    medianTypedTtfsMs: median(typed.map((t) => t.ttfsMs)),
+    maxReread: Math.max(...typed.map((t) => t.reread)),
+  };
+}
+
+/** 100 open documents with completions in each: total state memory against the budget. */
+async function documentsScenario(folder: string, runtime: { threads: number; wasmPaths?: string }) {
+  const session = await OrtModel.load(folder, runtime);
+  const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
+  const budget = 64 * 1024 * 1024;
+  const engine = new Engine(session, tok, { memoryBudgetBytes: budget });
+  const code = realCode(20_000).split('\n');
+  let peak = 0;
+  for (let i = 0; i < 100; i++) {
+    const text = code.slice(i * 150, i * 150 + 150).join('\n');
+    engine.open(`doc${i}`, text);
+    await engine.complete(`doc${i}`, text.length, { maxTokens: 4 });
+    await engine.idle();
+    peak = Math.max(peak, engine.stats().stateBytes);
+  }
+  const stats = engine.stats();
+  await engine.dispose();
+  return {
+    documents: stats.documents,
+    budgetBytes: budget,
+    peakStateBytes: peak,
+    withinBudget: peak <= budget,
+  };
+}

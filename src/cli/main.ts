@@ -1,0 +1,180 @@
+// `linea`: the engine from the command line — complete a file, benchmark the models, evaluate.
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
+import { EngineClient } from '../worker/client';
+import { parseArgs, intFlag, UsageError } from './args';
+import { runBench } from './bench';
+import { runEval } from './evaluate';
+
+const USAGE = `usage: linea <command> [options]
+
+  complete FILE --line N --col M   print the suggestion at line N, column M (both 1-based) and its timings
+      [--model ID|DIR] [--multiline] [--max-tokens N] [--threads N] [--json]
+  bench        per-token latency against context length, time to first suggestion, prefill, state size
+      [--models ID,ID] [--contexts 256,1024,4096,16384,65536] [--reps N] [--threads N] [--out FILE] [--quick]
+  eval DIR     line-completion exact match, edit similarity and latency over a seeded sample of files
+      [--model ID|DIR] [--files N] [--seed S] [--threads N] [--json]
+  models       list the installed models
+`;
+
+export function repoRoot(): string {
+  // dist/cli.js (bundle) or out/src/cli/main.js (tests)
+  for (const up of ['..', '../../..']) {
+    const root = path.resolve(__dirname, up);
+    if (existsSync(path.join(root, 'package.json')) && existsSync(path.join(root, 'models')))
+      return root;
+  }
+  return path.resolve(__dirname, '..');
+}
+
+export function modelRoots(): string[] {
+  return [path.join(repoRoot(), 'models')];
+}
+
+export function workerPath(): string {
+  const bundled = path.join(__dirname, 'worker.js');
+  return existsSync(bundled) ? bundled : path.join(__dirname, '..', 'worker', 'inferenceWorker.js');
+}
+
+export function wasmPaths(): string | undefined {
+  return existsSync(path.join(__dirname, 'ort-wasm-simd-threaded.wasm')) ? __dirname : undefined;
+}
+
+/** 1-based line and column to an offset; a position past the end is clamped to it. */
+export function offsetAt(text: string, line: number, col: number): number {
+  let offset = 0;
+  for (let l = 1; l < line; l++) {
+    const nl = text.indexOf('\n', offset);
+    if (nl < 0) return text.length;
+    offset = nl + 1;
+  }
+  const eol = text.indexOf('\n', offset);
+  const lineEnd = eol < 0 ? text.length : eol;
+  return Math.min(offset + Math.max(0, col - 1), lineEnd);
+}
+
+async function complete(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, {
+    line: 'value',
+    col: 'value',
+    model: 'value',
+    multiline: 'bool',
+    'max-tokens': 'value',
+    threads: 'value',
+    json: 'bool',
+  });
+  const file = args.positional[0];
+  if (!file) throw new UsageError('complete needs a FILE');
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  const text = readFileSync(file, 'utf8');
+  const line = intFlag(args, 'line', 1, 1);
+  const col = intFlag(args, 'col', 1, 1);
+  const offset = offsetAt(text, line, col);
+  const folder = resolveModel(
+    (args.flags.get('model') as string) ?? DEFAULT_MODEL_ID,
+    modelRoots(),
+  );
+  const uri = path.resolve(file);
+  const client = new EngineClient({
+    workerPath: workerPath(),
+    documents: () => [{ uri, text, cursor: offset }],
+  });
+  try {
+    const t0 = performance.now();
+    const info = await client.load({
+      folder,
+      runtime: { threads: intFlag(args, 'threads', 2, 1), wasmPaths: wasmPaths() },
+      engine: { syncReadLimit: Number.MAX_SAFE_INTEGER }, // the CLI reads the whole prefix exactly
+    });
+    await client.open(uri, text);
+    await client.cursor(uri, offset);
+    const tEnc = performance.now();
+    await client.encode(uri);
+    const encodeMs = performance.now() - tEnc;
+    const r = await client.complete(uri, offset, {
+      multiline: args.flags.has('multiline'),
+      maxTokens: intFlag(args, 'max-tokens', 48, 1),
+      timeBudgetMs: 60_000,
+    });
+    if (args.flags.has('json')) {
+      console.log(
+        JSON.stringify(
+          {
+            variant: info.manifest.variant,
+            file,
+            line,
+            col,
+            offset,
+            encodeMs,
+            loadMs: info.loadMs,
+            ...r,
+          },
+          null,
+          2,
+        ),
+      );
+    } else {
+      const steps = r.timings.stepMs;
+      const perToken = steps.length ? steps.reduce((a, b) => a + b, 0) / steps.length : 0;
+      console.log(r.text ?? '(no suggestion)');
+      console.error(
+        `\n${info.manifest.id} (${info.manifest.variant}, ${info.backend}) at ${file}:${line}:${col}: ` +
+          `${r.tokens} tokens, stop=${r.stop}; load ${info.loadMs.toFixed(0)} ms, encoder ${encodeMs.toFixed(0)} ms, ` +
+          `prefill ${r.timings.prefillMs.toFixed(0)} ms (${r.reread} tokens read), ` +
+          `${perToken.toFixed(1)} ms/token, completion ${r.timings.totalMs.toFixed(0)} ms, total ${(performance.now() - t0).toFixed(0)} ms`,
+      );
+    }
+    return 0;
+  } finally {
+    await client.dispose();
+  }
+}
+
+function models(): number {
+  for (const m of listModels(modelRoots())) {
+    if (m.error) console.log(`${path.basename(m.folder)}\tERROR ${m.error}`);
+    else {
+      const man = m.manifest!;
+      const bpb = (man.metrics as Record<string, unknown>).val_bpb;
+      console.log(
+        `${man.id}\t${man.variant}\t${(man.parameters / 1e6).toFixed(2)}M params\tval ${bpb ?? '?'} bits/byte`,
+      );
+    }
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'complete':
+        return await complete(rest);
+      case 'bench':
+        return await runBench(rest);
+      case 'eval':
+        return await runEval(rest);
+      case 'models':
+        return models();
+      case undefined:
+      case 'help':
+      case '--help':
+        console.log(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`linea: ${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    console.error(`linea: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

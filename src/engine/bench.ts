@@ -1,0 +1,77 @@
+// Measurements shared by `linea bench` and the comparison view: per-token step latency against
+// context length, time to a 16-token suggestion, prefill throughput and state size.
+import type { DecoderState, ModelSession } from './session';
+
+export interface ContextPoint {
+  context: number;
+  /** Median ms of one single-token decoder run with a state of this context. */
+  stepMs: number;
+  /** ms from a warm state at this context to a 16-token suggestion (prompt token + 16 steps). */
+  ttfsMs: number;
+  stateBytes: number;
+}
+
+const now = () => performance.now();
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+/** Greedy argmax, the cost the real decoder pays per token besides the model run. */
+function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+export async function measureContext(
+  session: ModelSession,
+  context: number,
+  reps: number,
+  suggestionTokens = 16,
+): Promise<ContextPoint> {
+  const memory = await session.nullMemory();
+  const start = session.syntheticState(context);
+  const token = session.manifest.tokenizer.eos - 1;
+  await session.run([token], start, memory); // warm-up (allocations, caches)
+  const steps: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = now();
+    await session.run([token], start, memory);
+    steps.push(now() - t);
+  }
+  const ttfs: number[] = [];
+  for (let r = 0; r < Math.max(1, Math.floor(reps / 4)); r++) {
+    const t = now();
+    let res = await session.run([token], start, memory);
+    for (let i = 0; i < suggestionTokens - 1; i++)
+      res = await session.run([argmax(res.logits)], res.state, memory);
+    argmax(res.logits);
+    ttfs.push(now() - t);
+  }
+  return { context, stepMs: median(steps), ttfsMs: median(ttfs), stateBytes: start.bytes };
+}
+
+/** Tokens per second of prefill in chunks of `chunk` from an empty state. */
+export async function measurePrefill(
+  session: ModelSession,
+  ids: readonly number[],
+  chunk: number,
+): Promise<number> {
+  const memory = await session.nullMemory();
+  let state: DecoderState = session.initState();
+  await session.run(ids.slice(0, Math.min(chunk, ids.length)), state, memory); // warm-up
+  const t = now();
+  for (let i = 0; i < ids.length; i += chunk) {
+    state = (await session.run(ids.slice(i, i + chunk), state, memory)).state;
+  }
+  return ids.length / ((now() - t) / 1000);
+}

@@ -1,0 +1,38 @@
+// The comparison view's data: every installed variant on the current file.
+import * as path from 'node:path';
+import type { CompareParams, CompareRow } from '../worker/protocol';
+import { measureContext } from './bench';
+import { Engine } from './engine';
+import { OrtModel } from './runtime';
+import { BpeTokenizer } from './tokenizer';
+
+export async function compareModels(params: CompareParams): Promise<CompareRow[]> {
+  const rows: CompareRow[] = [];
+  for (const folder of params.folders) {
+    let engine: Engine | null = null;
+    try {
+      const session = await OrtModel.load(folder, params.runtime);
+      const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
+      engine = new Engine(session, tok, { syncReadLimit: 2048 });
+      engine.open('compare', params.text);
+      engine.setCursor('compare', params.offset);
+      await engine.flushEncoder('compare');
+      const result = await engine.complete('compare', params.offset, params.options);
+      const points = [];
+      for (const context of params.contexts) points.push(await measureContext(session, context, 5));
+      rows.push({
+        id: session.manifest.id,
+        variant: session.manifest.variant,
+        suggestion: result.text,
+        ttfsMs: result.timings.totalMs,
+        stepMsByContext: points.map((p) => ({ context: p.context, ms: p.stepMs })),
+        stateBytesByContext: points.map((p) => ({ context: p.context, bytes: p.stateBytes })),
+      });
+    } catch (e) {
+      rows.push({ id: path.basename(folder), variant: '?', error: (e as Error).message });
+    } finally {
+      await engine?.dispose();
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,23 @@
+// Where models live and which one is the default.
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { discoverModels, type ModelEntry } from './manifest';
+
+/** The shipped model the CLI and the extension use unless told otherwise. */
+export const DEFAULT_MODEL_ID = 'linea-linear';
+
+/** Resolves a model id (searched in `roots`) or a path to a model folder. */
+export function resolveModel(idOrPath: string, roots: string[]): string {
+  if (existsSync(path.join(idOrPath, 'manifest.json'))) return path.resolve(idOrPath);
+  const models = discoverModels(roots);
+  const hit = models.find(
+    (m) => m.manifest?.id === idOrPath || path.basename(m.folder) === idOrPath,
+  );
+  if (hit) return hit.folder;
+  const known = models.map((m) => m.manifest?.id ?? path.basename(m.folder)).join(', ') || 'none';
+  throw new Error(`no model "${idOrPath}" in ${roots.join(', ')} (found: ${known})`);
+}
+
+export function listModels(roots: string[]): ModelEntry[] {
+  return discoverModels(roots);
+}

@@ -1,0 +1,213 @@
+// The caller's side of the inference worker: typed requests, cancellation, and recovery when the
+// worker dies (it is restarted, the model and documents are restored, in-flight requests retried once).
+import { Worker } from 'node:worker_threads';
+import type { TokenEdit } from '../engine/documentTokens';
+import type { CompleteOptions, CompletionResult } from '../engine/engine';
+import type {
+  CompareParams,
+  Envelope,
+  LoadParams,
+  ModelInfo,
+  Reply,
+  Request,
+  Responses,
+} from './protocol';
+
+export interface OpenDocument {
+  uri: string;
+  text: string;
+  cursor?: number;
+}
+
+export interface ClientOptions {
+  /** Path of the bundled worker script (dist/worker.js, or out/src/worker/inferenceWorker.js in tests). */
+  workerPath: string;
+  /** Current documents, re-sent to a restarted worker. */
+  documents: () => OpenDocument[];
+  log?: (message: string) => void;
+}
+
+interface Pending {
+  request: Request;
+  resolve: (value: unknown) => void;
+  reject: (e: Error) => void;
+  retried: boolean;
+}
+
+export class WorkerError extends Error {
+  constructor(message: string, name = 'WorkerError') {
+    super(message);
+    this.name = name;
+  }
+}
+
+export class EngineClient {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private lastLoad: LoadParams | null = null;
+  private restarts = 0;
+  private disposed = false;
+  private starting: Promise<void> | null = null;
+
+  constructor(private readonly options: ClientOptions) {}
+
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  async load(params: LoadParams): Promise<ModelInfo> {
+    const info = await this.call('load', { kind: 'load', params });
+    this.lastLoad = params;
+    return info;
+  }
+
+  open(uri: string, text: string): Promise<null> {
+    return this.call('open', { kind: 'open', uri, text });
+  }
+
+  edit(uri: string, edits: TokenEdit[]): Promise<null> {
+    return this.call('edit', { kind: 'edit', uri, edits });
+  }
+
+  close(uri: string): Promise<null> {
+    return this.call('close', { kind: 'close', uri });
+  }
+
+  cursor(uri: string, offset: number): Promise<null> {
+    return this.call('cursor', { kind: 'cursor', uri, offset });
+  }
+
+  encode(uri: string): Promise<null> {
+    return this.call('encode', { kind: 'encode', uri });
+  }
+
+  idle(): Promise<null> {
+    return this.call('idle', { kind: 'idle' });
+  }
+
+  stats(): Promise<Responses['stats']> {
+    return this.call('stats', { kind: 'stats' });
+  }
+
+  compare(params: CompareParams): Promise<Responses['compare']> {
+    return this.call('compare', { kind: 'compare', params });
+  }
+
+  /** For tests: makes the worker exit as a crash would. */
+  crashForTest(): Promise<null> {
+    return this.call('crash', { kind: 'crash' });
+  }
+
+  /** A completion; an aborted signal cancels it in the worker at the next token. */
+  async complete(
+    uri: string,
+    offset: number,
+    options: Partial<CompleteOptions>,
+    signal?: AbortSignal,
+  ): Promise<CompletionResult> {
+    const request: Request = { kind: 'complete', uri, offset, options };
+    const { id, promise } = this.send(request);
+    const onAbort = () => this.post({ id: this.nextId++, kind: 'cancel', target: id });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return (await promise) as CompletionResult;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    const w = this.worker;
+    this.worker = null;
+    for (const p of this.pending.values())
+      p.reject(new WorkerError('engine stopped', 'CancelledError'));
+    this.pending.clear();
+    await w?.terminate();
+  }
+
+  private call<K extends keyof Responses>(_kind: K, request: Request): Promise<Responses[K]> {
+    return this.send(request).promise as Promise<Responses[K]>;
+  }
+
+  private send(request: Request): { id: number; promise: Promise<unknown> } {
+    const id = this.nextId++;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      if (this.disposed) return reject(new WorkerError('engine stopped'));
+      this.pending.set(id, { request, resolve, reject, retried: false });
+      this.post({ id, ...request });
+      this.worker?.ref(); // keep the process alive while an answer is owed
+    });
+    return { id, promise };
+  }
+
+  private post(msg: Envelope): void {
+    this.ensureWorker().postMessage(msg);
+  }
+
+  private ensureWorker(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(this.options.workerPath);
+    w.on('message', (reply: Reply) => this.onReply(reply));
+    w.on('error', (e) => this.options.log?.(`inference worker error: ${e.message}`));
+    w.on('exit', (code) => this.onExit(w, code));
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+
+  private onReply(reply: Reply): void {
+    const p = this.pending.get(reply.id);
+    if (!p) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.worker?.unref(); // an idle worker must not hold the process open
+    if (reply.ok) p.resolve(reply.value);
+    else p.reject(new WorkerError(reply.error.message, reply.error.name));
+  }
+
+  /** The worker died: start a new one, restore the model and documents, retry each request once. */
+  private onExit(w: Worker, code: number): void {
+    if (this.worker !== w) return; // an older worker we replaced or terminated
+    this.worker = null;
+    if (this.disposed) return;
+    this.restarts++;
+    this.options.log?.(`inference worker exited (code ${code}); restarting`);
+    const inflight = [...this.pending.entries()];
+    this.pending.clear();
+    const restore = async () => {
+      if (this.lastLoad) await this.send({ kind: 'load', params: this.lastLoad }).promise;
+      for (const d of this.options.documents()) {
+        await this.send({ kind: 'open', uri: d.uri, text: d.text }).promise;
+        if (d.cursor !== undefined)
+          await this.send({ kind: 'cursor', uri: d.uri, offset: d.cursor }).promise;
+      }
+    };
+    this.starting = restore()
+      .catch((e: Error) => this.options.log?.(`could not restore the worker: ${e.message}`))
+      .finally(() => (this.starting = null));
+    for (const [, p] of inflight) {
+      // Requests that mutate documents were replayed by restore(); others are retried once.
+      const replayed = ['open', 'edit', 'close', 'cursor', 'load', 'cancel'].includes(
+        p.request.kind,
+      );
+      if (replayed && p.request.kind !== 'load') {
+        p.resolve(null);
+        continue;
+      }
+      if (p.retried || p.request.kind === 'crash') {
+        p.reject(
+          new WorkerError(`the inference worker crashed (exit code ${code})`, 'WorkerCrashed'),
+        );
+        continue;
+      }
+      const retry = async () => {
+        await this.starting;
+        const again = this.send(p.request);
+        this.pending.get(again.id)!.retried = true;
+        return again.promise;
+      };
+      retry().then(p.resolve, p.reject);
+    }
+  }
+}

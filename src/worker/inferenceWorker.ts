@@ -1,0 +1,97 @@
+// The inference worker: owns the engine (tokenizer, onnxruntime sessions, document states) so that
+// tokenizing a 20 MB file or running the model never blocks the extension host's event loop.
+import * as path from 'node:path';
+import { parentPort } from 'node:worker_threads';
+import { Engine } from '../engine/engine';
+import { compareModels } from '../engine/compare';
+import { OrtModel } from '../engine/runtime';
+import { BpeTokenizer } from '../engine/tokenizer';
+import type { Envelope, LoadParams, ModelInfo, Reply } from './protocol';
+
+if (!parentPort) throw new Error('inferenceWorker.js must run in a worker thread');
+const port = parentPort;
+
+let engine: Engine | null = null;
+const inflight = new Set<number>();
+const cancelled = new Set<number>();
+
+async function load(params: LoadParams): Promise<ModelInfo> {
+  const t0 = performance.now();
+  const session = await OrtModel.load(params.folder, params.runtime);
+  const tok = BpeTokenizer.load(path.join(params.folder, session.manifest.tokenizer.file));
+  const next = new Engine(session, tok, params.engine);
+  next.onBackgroundError = (e) => console.error('linea worker: background job failed:', e);
+  const old = engine;
+  engine = next;
+  await old?.dispose();
+  return { manifest: session.manifest, backend: session.backend, loadMs: performance.now() - t0 };
+}
+
+function needEngine(): Engine {
+  if (!engine) throw new Error('no model is loaded');
+  return engine;
+}
+
+async function handle(msg: Envelope): Promise<unknown> {
+  switch (msg.kind) {
+    case 'load':
+      return load(msg.params);
+    case 'unload':
+      await engine?.dispose();
+      engine = null;
+      return null;
+    case 'open':
+      needEngine().open(msg.uri, msg.text);
+      return null;
+    case 'edit':
+      needEngine().edit(msg.uri, msg.edits);
+      return null;
+    case 'close':
+      engine?.close(msg.uri);
+      return null;
+    case 'cursor':
+      engine?.setCursor(msg.uri, msg.offset);
+      return null;
+    case 'complete':
+      inflight.add(msg.id);
+      try {
+        return await needEngine().complete(msg.uri, msg.offset, msg.options, () =>
+          cancelled.has(msg.id),
+        );
+      } finally {
+        inflight.delete(msg.id);
+        cancelled.delete(msg.id);
+      }
+    case 'encode':
+      await needEngine().flushEncoder(msg.uri);
+      return null;
+    case 'cancel':
+      if (inflight.has(msg.target)) cancelled.add(msg.target); // a late cancel must not leak an id
+      return null;
+    case 'idle':
+      await engine?.idle();
+      return null;
+    case 'stats':
+      return engine ? engine.stats() : null;
+    case 'compare':
+      return compareModels(msg.params);
+    case 'crash':
+      // For tests of the client's restart path: die the way a WASM abort would.
+      setImmediate(() => process.exit(70));
+      return null;
+  }
+}
+
+port.on('message', (msg: Envelope) => {
+  handle(msg).then(
+    (value) => port.postMessage({ id: msg.id, ok: true, value } satisfies Reply),
+    (e: unknown) => {
+      const err = e instanceof Error ? e : new Error(String(e));
+      port.postMessage({
+        id: msg.id,
+        ok: false,
+        error: { name: err.name, message: err.message },
+      } satisfies Reply);
+    },
+  );
+});

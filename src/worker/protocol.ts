@@ -1,0 +1,73 @@
+// Messages between the engine client (extension host, CLI) and the inference worker.
+import type { TokenEdit } from '../engine/documentTokens';
+import type { CompleteOptions, CompletionResult, EngineOptions } from '../engine/engine';
+import type { Manifest } from '../engine/manifest';
+import type { RuntimeOptions } from '../engine/runtime';
+
+export interface LoadParams {
+  folder: string;
+  runtime: RuntimeOptions;
+  engine: Partial<EngineOptions>;
+}
+
+export interface ModelInfo {
+  manifest: Manifest;
+  backend: string;
+  loadMs: number;
+}
+
+export interface CompareParams {
+  folders: string[];
+  runtime: RuntimeOptions;
+  text: string;
+  offset: number;
+  contexts: number[];
+  options: Partial<CompleteOptions>;
+}
+
+export interface CompareRow {
+  id: string;
+  variant: string;
+  error?: string;
+  suggestion?: string | null;
+  ttfsMs?: number;
+  stepMsByContext?: Array<{ context: number; ms: number }>;
+  stateBytesByContext?: Array<{ context: number; bytes: number }>;
+}
+
+export type Request =
+  | { kind: 'load'; params: LoadParams }
+  | { kind: 'unload' }
+  | { kind: 'open'; uri: string; text: string }
+  | { kind: 'edit'; uri: string; edits: TokenEdit[] }
+  | { kind: 'close'; uri: string }
+  | { kind: 'cursor'; uri: string; offset: number }
+  | { kind: 'complete'; uri: string; offset: number; options: Partial<CompleteOptions> }
+  | { kind: 'encode'; uri: string }
+  | { kind: 'cancel'; target: number }
+  | { kind: 'idle' }
+  | { kind: 'stats' }
+  | { kind: 'compare'; params: CompareParams }
+  | { kind: 'crash' };
+
+export type Envelope = { id: number } & Request;
+
+export type Reply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; error: { name: string; message: string } };
+
+export type Responses = {
+  load: ModelInfo;
+  unload: null;
+  open: null;
+  edit: null;
+  close: null;
+  cursor: null;
+  complete: CompletionResult;
+  encode: null;
+  cancel: null;
+  idle: null;
+  stats: { documents: number; stateBytes: number; budgetBytes: number; checkpoints: number } | null;
+  compare: CompareRow[];
+  crash: null;
+};
