@@ -140,6 +140,7 @@ class GatedDeltaNet(Mixer):
         self.drop = nn.Dropout(cfg.dropout)
         self.train_chunk = cfg.chunk_size
         self.max_chunk = cfg.max_chunk
+        self.export_t: int | None = None  # set while exporting a fixed-length graph
 
     def state_spec(self):
         return [StateSpec("S", (self.n_head, self.hd, self.hd)), StateSpec("conv", (self.conv.k - 1, 3 * self.n_head * self.hd))]
@@ -152,7 +153,8 @@ class GatedDeltaNet(Mixer):
         beta = torch.sigmoid(self.beta(x)).transpose(1, 2)  # (B, H, T)
         g = (-torch.exp(self.a_log) * softplus(self.alpha(x) + self.dt_bias)).transpose(1, 2)  # (B, H, T) <= 0
         t = x.shape[1]
-        span = self.max_chunk if torch.jit.is_tracing() else t  # the exported graph must serve any T <= max_chunk
+        # The chunk graph must serve any T <= max_chunk; the fixed T = 1 step graph needs one term.
+        span = (self.export_t or self.max_chunk) if torch.jit.is_tracing() else t
         n_terms = max(1, math.ceil(math.log2(max(span, 2))))
         out, s = delta_chunk(q, k, v, beta, g, state[0], n_terms)
         out = self.norm(out.to(x.dtype))  # (B, H, T, hd)

@@ -127,21 +127,28 @@ def example_state(model: LineaModel, grow: int = 3) -> list[torch.Tensor]:
     return out
 
 
-def export_decoder(model: LineaModel, path: Path, last_only: bool = True) -> dict:
+def export_decoder(model: LineaModel, path: Path, last_only: bool = True, static_t: int | None = None) -> dict:
+    """The decoder graph: T dynamic (one chunk of 1..max_chunk tokens), or fixed at static_t.
+
+    The fixed T = 1 step graph has no shape arithmetic left for the tokens (every mask and reshape
+    folds to a constant), so a decoding step runs far fewer nodes; WebGPU graph capture needs it too.
+    """
     cfg = model.cfg
     for b in model.blocks:
         b.mixer.train_chunk = None  # the graph is one chunk of any T <= max_chunk: no loop inside
+        if hasattr(b.mixer, "export_t"):
+            b.mixer.export_t = static_t
     names = state_names(model)
     grow = cfg.sparse_summary * 2 if cfg.variant == "sparse" else 3  # sparse's summary length must be a multiple of c
     state = example_state(model, grow)
     if cfg.variant == "sparse":  # unfinished block shorter than b
         state = [s[:, :3] if n["name"].endswith(("blk_k", "blk_v")) else s for s, n in zip(state, names[1:])]
-    ids = torch.randint(0, cfg.vocab_size, (1, 5))
+    ids = torch.randint(0, cfg.vocab_size, (1, static_t or 5))
     memory = torch.randn(1, cfg.mem_slots, cfg.d_model)
     pos = torch.tensor([grow * (cfg.sparse_block // cfg.sparse_summary) + 3 if cfg.variant == "sparse" else grow], dtype=torch.long)
     inputs = ["input_ids", "memory"] + [n["input"] for n in names]
     outputs = ["logits"] + [n["output"] for n in names]
-    axes = {"input_ids": {1: "T"}}
+    axes = {} if static_t else {"input_ids": {1: "T"}}
     for n in names:
         if n["grows_axis"] is not None:
             axes[n["input"]] = {n["grows_axis"]: n["name"] + "_len"}
@@ -150,6 +157,9 @@ def export_decoder(model: LineaModel, path: Path, last_only: bool = True) -> dic
         if not last_only:
             axes["logits"] = {1: "T"}
         _onnx_export(DecoderGraph(model, last_only), (ids, memory, pos, *state), path, inputs, outputs, axes)
+    for b in model.blocks:
+        if hasattr(b.mixer, "export_t"):
+            b.mixer.export_t = None
     ops = check_graph(path)
     return {"inputs": inputs, "outputs": outputs, "ops": ops}
 
@@ -165,22 +175,33 @@ def graph_entry(path: Path, io: dict, external: list[str] | None = None) -> dict
     return {"file": path.name, "inputs": io["inputs"], "outputs": io["outputs"], "external_data": external or []}
 
 
-def externalize(paths: list[Path], weights: Path, min_bytes: int = 1024) -> None:
+def externalize(paths: list[Path], weights: Path, min_bytes: int = 1024, fp16: bool = False) -> None:
     """Moves the graphs' large initializers into one weights file, each distinct tensor stored once.
 
     The decoder, its all-positions twin and the encoder share the embedding and every decoder weight, so
     the weights ship once; onnxruntime-web takes the file through the externalData session option.
+    With fp16, float32 weights are stored as float16 behind a Cast that onnxruntime folds when the
+    session loads: half the bytes on disk, the same float32 arithmetic at run time.
     """
-    from onnx import numpy_helper
+    import numpy as np
+    from onnx import helper, numpy_helper
 
     index: dict[tuple, tuple[int, int]] = {}
     with open(weights, "wb") as w:
         for path in paths:
             g = onnx.load(str(path))
+            casts = []
             for init in g.graph.initializer:
-                raw = numpy_helper.to_array(init).tobytes()
-                if len(raw) < min_bytes:
+                arr = numpy_helper.to_array(init)
+                if arr.nbytes < min_bytes:
                     continue
+                if fp16 and arr.dtype == np.float32:
+                    name = init.name
+                    init.name = name + "__fp16"
+                    init.data_type = onnx.TensorProto.FLOAT16
+                    arr = arr.astype(np.float16)
+                    casts.append(helper.make_node("Cast", [init.name], [name], to=onnx.TensorProto.FLOAT, name=name + "__cast"))
+                raw = arr.tobytes()
                 key = (init.data_type, tuple(init.dims), hashlib.sha256(raw).hexdigest())
                 if key not in index:
                     pad = (-w.tell()) % 64  # aligned offsets let runtimes map tensors in place
@@ -194,6 +215,10 @@ def externalize(paths: list[Path], weights: Path, min_bytes: int = 1024) -> None
                     entry = init.external_data.add()
                     entry.key, entry.value = k, v
                 init.data_location = onnx.TensorProto.EXTERNAL
+            if casts:
+                nodes = casts + list(g.graph.node)
+                del g.graph.node[:]
+                g.graph.node.extend(nodes)
             onnx.save(g, str(path))
 
 
@@ -212,15 +237,17 @@ def state_bytes(names: list[dict]) -> dict:
     return {"fixed": fixed, "per_token": per_token}
 
 
-def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, special: dict, extra: dict | None = None) -> dict:
+def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, special: dict, extra: dict | None = None,
+                 fp16_weights: bool = False) -> dict:
     """Writes decoder.onnx, encoder.onnx (if any), tokenizer.json and manifest.json into out/."""
     out.mkdir(parents=True, exist_ok=True)
     cfg = model.cfg
     ios = {"decoder": export_decoder(model, out / "decoder.onnx"),
+           "decoder_step": export_decoder(model, out / "decoder_step.onnx", static_t=1),
            "decoder_full": export_decoder(model, out / "decoder_full.onnx", last_only=False)}
     if cfg.has_encoder:
         ios["encoder"] = export_encoder(model, out / "encoder.onnx")
-    externalize([out / f"{k}.onnx" for k in ios], out / "weights.bin")
+    externalize([out / f"{k}.onnx" for k in ios], out / "weights.bin", fp16=fp16_weights)
     graphs = {k: graph_entry(out / f"{k}.onnx", io, ["weights.bin"]) for k, io in ios.items()}
     if not tokenizer.is_file():
         raise ExportError(f"tokenizer not found: {tokenizer}")
@@ -236,12 +263,14 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
         "config": dataclasses.asdict(cfg),
         "tokenizer": {"file": "tokenizer.json", "sha256": sha256(out / "tokenizer.json"), **special},
         "graphs": graphs,
-        "decoder": "decoder",  # which graph entry the engine runs (decoder_int8 where it is kept)
+        "decoder": "decoder",  # the chunk graph (any T <= max_chunk): prefill, catch-up
+        "step": "decoder_step",  # the fixed T = 1 graph for decoding (decoder_step_int8 where that is kept)
         "files": {},
         "state": names,
         "state_bytes": state_bytes(names),
         "memory": {"input": "memory", "shape": [1, cfg.mem_slots, cfg.d_model], "null": "encode [hole]"} if cfg.has_encoder else None,
         "limits": {"max_chunk": cfg.max_chunk, "max_encoder_tokens": cfg.max_encoder_tokens},
+        "weights": "float16 storage, float32 arithmetic" if fp16_weights else "float32",
         "metrics": {},
     }
     if extra:
@@ -267,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokenizer", required=True, help="tokenizer.json the model was trained with")
     ap.add_argument("--out", required=True, help="model folder to write, e.g. models/linea-linear")
     ap.add_argument("--id", help="model id (default: the folder name)")
+    ap.add_argument("--fp32-weights", action="store_true", help="store weights as float32 (default: float16 storage)")
     args = ap.parse_args(argv)
     try:
         model, ckpt = load_checkpoint(args.checkpoint)
@@ -275,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ExportError(f"{args.checkpoint}: has no special token ids (eos, hole, pad)")
         out = Path(args.out)
         manifest = export_model(model, out, args.id or out.name, Path(args.tokenizer), special,
-                                {"training": ckpt.get("train_info", {})})
+                                {"training": ckpt.get("train_info", {})}, fp16_weights=not args.fp32_weights)
     except (ExportError, FileNotFoundError, ValueError) as e:
         print(f"export: {e}", file=sys.stderr)
         return 2

@@ -97,6 +97,7 @@ class LineaModel(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
+        self.register_buffer("head_bias", torch.zeros(cfg.vocab_size), persistent=False)
         if cfg.has_encoder:
             self.enc_blocks = nn.ModuleList(EncoderBlock(cfg) for _ in range(cfg.enc_layers))
             self.enc_ln = nn.LayerNorm(cfg.d_model)
@@ -161,7 +162,11 @@ class LineaModel(nn.Module):
         return h
 
     def project(self, h: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.ln_f(h), self.wte.weight)  # (B, T, V), tied embedding
+        # 2-D with a (zero) bias so the export is Gemm(transB=1) on the embedding itself, not a MatMul on a
+        # folded transposed copy that would store the largest tensor twice
+        b, t, d = h.shape
+        x = self.ln_f(h).reshape(b * t, d)  # (B*T, D)
+        return F.linear(x, self.wte.weight, self.head_bias).view(b, t, -1)  # (B, T, V), tied
 
     def head(self, h: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
         return self.project(self.fuse(h, memory))

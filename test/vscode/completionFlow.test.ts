@@ -1,0 +1,58 @@
+// Extension-host glue that needs no editor: gating, debounce, typing through, statistics.
+import assert from 'node:assert/strict';
+import { debounceDelay, shouldComplete, typeThrough } from '../../src/engine/gating';
+import { CompletionStats } from '../../src/engine/stats';
+
+describe('gating', () => {
+  it('completes at the end of a line or before closing punctuation only', () => {
+    assert.equal(shouldComplete('    return fo', 13, false), true);
+    assert.equal(shouldComplete('print(', 6, false), true);
+    assert.equal(shouldComplete('print()', 6, false), true);
+    assert.equal(shouldComplete('x = [a, b]);', 9, false), true);
+    assert.equal(shouldComplete('    return foo', 12, false), false); // mid-word
+    assert.equal(shouldComplete('a = b + c', 2, false), false);
+    assert.equal(shouldComplete('a = b + c', 2, true), true); // explicit request
+  });
+});
+
+describe('adaptive debounce', () => {
+  it('waits less for a fast engine and more while the user types fast', () => {
+    assert.equal(debounceDelay({ baseMs: 60, engineMs: NaN, keystrokeMs: NaN }), 60);
+    assert.equal(debounceDelay({ baseMs: 60, engineMs: 20, keystrokeMs: NaN }), 30);
+    assert.equal(debounceDelay({ baseMs: 60, engineMs: 200, keystrokeMs: 120 }), 180);
+    assert.equal(debounceDelay({ baseMs: 60, engineMs: NaN, keystrokeMs: 1000 }), 60);
+    assert.equal(debounceDelay({ baseMs: 60, engineMs: NaN, keystrokeMs: 200 }), 240); // capped at 4x
+  });
+});
+
+describe('typing through a suggestion', () => {
+  const cached = { uri: 'a', prefix: '3:  x = ', suggestion: 'compute(value)' };
+  it('returns the rest while the typed text matches', () => {
+    assert.equal(typeThrough(cached, 'a', '3:  x = comp'), 'ute(value)');
+    assert.equal(typeThrough(cached, 'a', '3:  x = compute(value'), ')');
+  });
+  it('asks the model again when the text diverges, is complete, or is elsewhere', () => {
+    assert.equal(typeThrough(cached, 'a', '3:  x = compt'), null);
+    assert.equal(typeThrough(cached, 'a', '3:  x = compute(value)'), null);
+    assert.equal(typeThrough(cached, 'b', '3:  x = comp'), null);
+    assert.equal(typeThrough(cached, 'a', '3:  x = '), null);
+  });
+});
+
+describe('statistics', () => {
+  it('counts, rates and percentiles stay local and bounded', () => {
+    const s = new CompletionStats();
+    for (let i = 1; i <= 600; i++) {
+      s.request();
+      s.shown(i);
+    }
+    s.accepted();
+    const snap = s.snapshot();
+    assert.equal(snap.shown, 600);
+    assert.equal(snap.latencies.length, 500); // rolling window
+    assert.match(s.summary(), /Accepted: 1 \(0\.2%\)/);
+    assert.match(s.summary(), /never sent anywhere/);
+    const restored = new CompletionStats(snap);
+    assert.equal(restored.snapshot().accepted, 1);
+  });
+});

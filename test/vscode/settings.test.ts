@@ -1,0 +1,67 @@
+// Extension-host glue that needs no editor: settings normalisation.
+import assert from 'node:assert/strict';
+import {
+  DEFAULTS,
+  effectiveThreads,
+  languageEnabled,
+  normalise,
+  type Settings,
+} from '../../src/vscode/settings';
+
+const from = (raw: Record<string, unknown>) => normalise((k) => raw[k]);
+
+describe('settings', () => {
+  it('keeps the defaults when nothing is set', () => {
+    const { settings, problems } = from({});
+    assert.deepEqual(settings, DEFAULTS);
+    assert.deepEqual(problems, []);
+  });
+
+  it('reads valid values and clamps numbers into range', () => {
+    const { settings, problems } = from({
+      model: ' linea-softmax ',
+      variant: 'luna',
+      threads: 999,
+      debounceMs: -5,
+      multiline: true,
+    });
+    assert.equal(settings.model, 'linea-softmax');
+    assert.equal(settings.variant, 'luna');
+    assert.equal(settings.threads, 64);
+    assert.equal(settings.debounceMs, 0);
+    assert.equal(settings.multiline, true);
+    assert.deepEqual(problems, []);
+  });
+
+  it('replaces malformed values by their defaults and says so', () => {
+    const { settings, problems } = from({
+      variant: 'quantum',
+      backend: 3,
+      maxTokens: 'lots',
+      modelsPath: 'not-a-list',
+      languages: { python: 'yes' },
+    });
+    assert.equal(settings.variant, 'auto');
+    assert.equal(settings.backend, 'auto');
+    assert.equal(settings.maxTokens, DEFAULTS.maxTokens);
+    assert.deepEqual(settings.modelsPath, []);
+    assert.equal(problems.length, 5);
+    assert.match(problems.join('\n'), /linea\.variant: ignored "quantum"/);
+    assert.match(problems.join('\n'), /linea\.languages\.python/);
+  });
+
+  it('enables languages per id with "*" as the fallback', () => {
+    const s: Settings = from({ languages: { '*': false, python: true } }).settings;
+    assert.equal(languageEnabled(s, 'python'), true);
+    assert.equal(languageEnabled(s, 'typescript'), false);
+    assert.equal(languageEnabled({ ...s, enable: false }, 'python'), false);
+    assert.equal(languageEnabled(DEFAULTS, 'markdown'), false);
+    assert.equal(languageEnabled(DEFAULTS, 'rust'), true);
+  });
+
+  it('picks threads from the cores when the setting is 0', () => {
+    assert.equal(effectiveThreads(DEFAULTS, 2), 1);
+    assert.equal(effectiveThreads(DEFAULTS, 16), 4);
+    assert.equal(effectiveThreads({ ...DEFAULTS, threads: 3 }, 2), 3);
+  });
+});
