@@ -22,3 +22,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install -q --disable-pip-version-check -r models/requirements.txt
 echo "setup: python ready ($(.venv/bin/python -c 'import torch, onnxruntime; print("torch", torch.__version__, "onnxruntime", onnxruntime.__version__)'))"
+
+# The end-to-end tests' real VS Code (code-server) and Chromium, cached outside the repo.
+bash scripts/setup-e2e.sh

@@ -45,8 +45,10 @@ export function e2eAvailable(): string | undefined {
 }
 
 /** Settings every run starts from: no welcome page, no trust prompt, no suggest widget (it takes
- * Tab and hides ghost text), no update or telemetry traffic. Tests' settings override these. */
+ * Tab and hides ghost text), no auto-save (on by default in VS Code for the web: typing would
+ * rewrite the test's workspace files), no update or telemetry traffic. Tests' settings override. */
 const baseSettings: Record<string, unknown> = {
+  'files.autoSave': 'off',
   'workbench.startupEditor': 'none',
   'workbench.tips.enabled': false,
   'workbench.enableExperiments': false,
@@ -76,6 +78,8 @@ export interface CodeServerOptions {
   settings?: Record<string, unknown>;
   /** How long to wait for the server to answer (default 60 s). */
   timeoutMs?: number;
+  /** Extra environment for code-server and the extension hosts it starts. */
+  env?: Record<string, string>;
 }
 
 export interface CodeServer {
@@ -140,7 +144,7 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   // neither read nor created.
   await fs.promises.writeFile(config, '');
   const common = ['--config', config, '--user-data-dir', userData, '--extensions-dir', extensions];
-  const env = serverEnv();
+  const env = { ...serverEnv(), ...opts.env };
 
   for (const vsix of ([] as string[]).concat(opts.vsix)) {
     const args = [e2ePaths.codeServer, ...common, '--install-extension', path.resolve(vsix)];
@@ -265,7 +269,13 @@ export async function waitForWorkbench(page: Page, timeoutMs = 90_000): Promise<
 const quickInput = '.quick-input-widget';
 
 /** Types into the quick input and waits for a row whose label contains `label`, then picks it. */
-async function pickQuickInput(page: Page, query: string, label: string, timeoutMs: number) {
+export async function pickQuickInput(
+  page: Page,
+  query: string,
+  label: string,
+  timeoutMs: number,
+  waitHidden = true,
+) {
   await page.locator(quickInput).waitFor({ state: 'visible', timeout: timeoutMs });
   await page.keyboard.type(query);
   const row = page
@@ -274,7 +284,7 @@ async function pickQuickInput(page: Page, query: string, label: string, timeoutM
     .first();
   await row.waitFor({ timeout: timeoutMs });
   await page.keyboard.press('Enter');
-  await page.locator(quickInput).waitFor({ state: 'hidden', timeout: timeoutMs });
+  if (waitHidden) await page.locator(quickInput).waitFor({ state: 'hidden', timeout: timeoutMs });
 }
 
 /** Opens a workspace file by its relative path through Quick Open and focuses its editor. Quick
@@ -287,10 +297,21 @@ export async function openFile(page: Page, relativePath: string, timeoutMs = 30_
   await page.locator('.part.editor .monaco-editor.focused').waitFor({ timeout: timeoutMs });
 }
 
-/** Runs a command by its palette title (e.g. 'Linea: Toggle Completions'). */
-export async function runCommand(page: Page, title: string, timeoutMs = 30_000) {
+/** Runs a command by its palette title (e.g. 'Linea: Toggle Completions'). A command that opens a
+ * quick pick of its own (`opensPick`: text its title or placeholder shows) leaves the widget open. */
+export async function runCommand(
+  page: Page,
+  title: string,
+  timeoutMs = 30_000,
+  opensPick?: string,
+) {
   await page.keyboard.press('F1');
-  await pickQuickInput(page, title, title, timeoutMs);
+  await pickQuickInput(page, title, title, timeoutMs, opensPick === undefined);
+  if (opensPick !== undefined) {
+    await page
+      .locator(quickInput, { hasText: opensPick })
+      .waitFor({ state: 'visible', timeout: timeoutMs });
+  }
 }
 
 /** Types at the cursor of the focused editor, like a person (one key event per character). */

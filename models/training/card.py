@@ -1,0 +1,99 @@
+"""Writes the figures of the model card (models/README.md) from the evaluator's numbers in each
+model's manifest.json and from `npm run bench`'s JSON, so every figure in the card has one source.
+
+    python card.py --models models --bench bench-results.json [--ablation DIR ...]
+
+Replaces the text between <!-- card:NAME --> and <!-- /card:NAME --> markers in models/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+
+def fmt(v, digits=3):
+    return "–" if v is None else (f"{v:.{digits}f}" if isinstance(v, float) else str(v))
+
+
+def manifests(folders: list[Path]) -> list[dict]:
+    out = []
+    for f in folders:
+        for m in sorted(f.glob("*/manifest.json")):
+            out.append(json.loads(m.read_text()))
+    return out
+
+
+def quality_table(mans: list[dict]) -> str:
+    rows = ["| model | variant | params | training tokens | bits/byte | py | js | ts | 0-512 | 512-2k | 2k-8k | 8k-32k | middle, encoder on / off | line EM | edit sim |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in mans:
+        x, lang, pos = m["metrics"], m["metrics"].get("bpb_by_language", {}), m["metrics"].get("bpb_by_position", {})
+        tokens = m.get("training", {}).get("tokens")
+        mid = f'{fmt(x.get("bpb_middle_with_encoder"))} / {fmt(x.get("bpb_middle_without_encoder"))}'
+        rows.append(f'| {m["id"]} | {m["variant"]} | {m["parameters"] / 1e6:.2f}M | {fmt(tokens and f"{tokens / 1e6:.1f}M")} | '
+                    f'{fmt(x.get("bpb"))} | {fmt(lang.get("py"))} | {fmt(lang.get("js"))} | {fmt(lang.get("ts"))} | '
+                    f'{fmt(pos.get("0-512"))} | {fmt(pos.get("512-2048"))} | {fmt(pos.get("2048-8192"))} | {fmt(pos.get("8192-32768"))} | '
+                    f'{mid} | {fmt(x.get("line_exact_match"), 1)} | {fmt(x.get("line_edit_similarity"), 1)} |')
+    return "\n".join(rows)
+
+
+def latency_table(bench: dict) -> str:
+    ctx = bench["contexts"]
+    head = "| model | variant | " + " | ".join(f"ms/token @{c}" for c in ctx) + f" | {ctx[-1]}/{ctx[0]} | 16-token suggestion @{ctx[0]} / @{ctx[-1]} (ms) | prefill tok/s | state @{ctx[-1]} |"
+    rows = [head, "|" + "---|" * (len(ctx) + 6)]
+    for r in bench["rows"]:
+        p = r["points"]
+        state = p[-1]["stateBytes"]
+        st = f"{state / 2**20:.1f} MiB" if state >= 2**20 else f"{state / 1024:.0f} KiB"
+        rows.append(f'| {r["id"]} | {r["variant"]} | ' + " | ".join(f'{q["stepMs"]:.2f}' for q in p) +
+                    f' | {r["ratio"]:.2f} | {p[0]["ttfsMs"]:.0f} / {p[-1]["ttfsMs"]:.0f} | {r["prefillTokPerS"]:.0f} | {st} |')
+    return "\n".join(rows)
+
+
+def int8_table(mans: list[dict]) -> str:
+    rows = ["| model | int8 next-token agreement | decoder shipped |", "|---|---|---|"]
+    for m in mans:
+        a = m["metrics"].get("int8_next_token_agreement")
+        rows.append(f'| {m["id"]} | {fmt(a, 2) if a is not None else "not measured"} | {m.get("step", m["decoder"])} |')
+    return "\n".join(rows)
+
+
+def replace(text: str, name: str, body: str) -> str:
+    pat = re.compile(rf"(<!-- card:{name} -->\n).*?(\n<!-- /card:{name} -->)", re.S)
+    if not pat.search(text):
+        raise ValueError(f"models/README.md has no <!-- card:{name} --> ... <!-- /card:{name} --> block")
+    return pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", type=Path, default=Path("models"))
+    ap.add_argument("--card", type=Path, default=Path("models/README.md"))
+    ap.add_argument("--bench", type=Path)
+    ap.add_argument("--ablation", type=Path, nargs="*", default=[], help="folders of exported models not shipped")
+    ap.add_argument("--ablation-bench", type=Path)
+    args = ap.parse_args(argv)
+    try:
+        text = args.card.read_text()
+        shipped = manifests([args.models])
+        text = replace(text, "quality", quality_table(shipped))
+        text = replace(text, "int8", int8_table(shipped))
+        if args.bench:
+            text = replace(text, "latency", latency_table(json.loads(args.bench.read_text())))
+        if args.ablation:
+            text = replace(text, "ablation", quality_table(manifests(args.ablation)))
+        if args.ablation_bench:
+            text = replace(text, "ablation-latency", latency_table(json.loads(args.ablation_bench.read_text())))
+        args.card.write_text(text)
+    except (OSError, ValueError, KeyError) as e:
+        print(f"card: {e}", file=sys.stderr)
+        return 2
+    print(f"updated {args.card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
