@@ -57,7 +57,7 @@ def int8_table(mans: list[dict]) -> str:
     rows = ["| model | int8 next-token agreement | decoder shipped |", "|---|---|---|"]
     for m in mans:
         a = m["metrics"].get("int8_next_token_agreement")
-        rows.append(f'| {m["id"]} | {fmt(a, 2) if a is not None else "not measured"} | {m.get("step", m["decoder"])} |')
+        rows.append(f'| {m["id"]} | {fmt(a, 2) if a is not None else "not measured"} | {m.get("step") or m["decoder"]} |')
     return "\n".join(rows)
 
 

@@ -10,7 +10,7 @@
 - line completion (CodeXGLUE-style): a seeded cut at a token boundary of a random line, greedy to the
   end of the line; exact match and edit similarity 100 * (1 - levenshtein / max length). The cuts and
   metrics are those of the TypeScript `linea eval` (src/engine/evalProtocol.ts), PRNG included;
-- int8 next-token agreement with fp32, when the folder has decoder_int8.onnx.
+- int8 next-token agreement with fp32, when the folder has decoder_step_int8.onnx.
 """
 from __future__ import annotations
 
@@ -222,16 +222,16 @@ class Evaluator:
                 "line_ms_p50_onnxruntime_python": round(float(np.median(times)), 1) if times else None}
 
     def int8_agreement(self, records: list[dict], max_tokens: int) -> float | None:
-        entry = self.m.manifest["graphs"].get("decoder_int8")
-        if not entry:
+        if "decoder_step_int8" not in self.m.manifest["graphs"]:
             return None
-        q = OnnxModel(self.m.folder, decoder="decoder_int8")
+        fp32 = OnnxModel(self.m.folder, step="decoder_step")
+        q = OnnxModel(self.m.folder, step="decoder_step_int8")
         agree = total = 0
         for r in records:
             ids = [self.tok.eos] + self.tok.encode(r["text"])[:max_tokens]
-            s1, s2 = self.m.init_state(), q.init_state()
+            s1, s2 = fp32.init_state(), q.init_state()
             for i in range(len(ids)):
-                l1, s1 = self.m.step(ids[i : i + 1], s1, self.null)
+                l1, s1 = fp32.step(ids[i : i + 1], s1, self.null)
                 l2, s2 = q.step(ids[i : i + 1], s2, self.null)
                 agree += int(np.argmax(l1) == np.argmax(l2))
                 total += 1

@@ -17,7 +17,7 @@ DTYPES = {"float32": np.float32, "int64": np.int64}
 
 
 class OnnxModel:
-    def __init__(self, folder: str | Path, decoder: str | None = None, threads: int = 2):
+    def __init__(self, folder: str | Path, decoder: str | None = None, threads: int = 2, step: str | None = None):
         self.folder = Path(folder)
         path = self.folder / "manifest.json"
         if not path.is_file():
@@ -26,7 +26,7 @@ class OnnxModel:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         self.decoder = self._session(decoder or self.manifest["decoder"], opts)
-        step = self.manifest.get("step")
+        step = step or self.manifest.get("step")
         self.step_session = self._session(step, opts) if step and decoder is None else None
         self.encoder = self._session("encoder", opts) if "encoder" in self.manifest["graphs"] else None
         self.state_spec = self.manifest["state"]

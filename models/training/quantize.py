@@ -1,7 +1,8 @@
-"""int8 (dynamic quantization) of a model's decoder, kept only where it agrees with fp32 and is faster.
+"""int8 (dynamic quantization) of a model's step decoder, kept only where it agrees with fp32 and is faster.
 
-    python quantize.py make --model models/linea-linear          # writes decoder_int8.onnx, reports agreement
-    python quantize.py select --model models/linea-linear --graph decoder_int8   # the engine's decoder
+    python quantize.py make --model models/linea-linear     # writes decoder_step_int8.onnx, reports agreement
+    python quantize.py select --model models/linea-linear   # the engine decodes with it
+    python quantize.py drop --model models/linea-linear     # removes it (slower or less accurate)
 
 `make` measures next-token agreement with the fp32 decoder on held-out text (the test split);
 which graph is faster in onnxruntime-web WASM is measured by `linea bench --int8` on the TypeScript side.
@@ -23,11 +24,11 @@ AGREEMENT_FLOOR = 99.0  # percent of positions where int8 and fp32 pick the same
 
 def make(folder: Path, corpus: Path, positions: int) -> float:
     man = json.loads((folder / "manifest.json").read_text())
-    src, dst = folder / man["graphs"]["decoder"]["file"], folder / "decoder_int8.onnx"
+    src, dst = folder / man["graphs"]["decoder_step"]["file"], folder / "decoder_step_int8.onnx"
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, use_external_data_format=False)
-    g = dict(man["graphs"]["decoder"])
+    g = dict(man["graphs"]["decoder_step"])
     g.update(file=dst.name, external_data=[])
-    man["graphs"]["decoder_int8"] = g
+    man["graphs"]["decoder_step_int8"] = g
     write_manifest(folder, man)
     ev = Evaluator(folder)
     recs = sample_records(corpus, "test", 8, 0, ev.tok, seed=1)
@@ -43,9 +44,9 @@ def select(folder: Path, graph: str) -> None:
     if graph not in man["graphs"]:
         raise ExportError(f"{folder}/manifest.json has no graph {graph!r}")
     agreement = man["metrics"].get("int8_next_token_agreement")
-    if graph == "decoder_int8" and (agreement is None or agreement < AGREEMENT_FLOOR):
+    if graph.endswith("int8") and (agreement is None or agreement < AGREEMENT_FLOOR):
         raise ExportError(f"int8 agreement {agreement} is below {AGREEMENT_FLOOR}%: keep the fp32 decoder")
-    man["decoder"] = graph
+    man["step"] = graph
     write_manifest(folder, man)
 
 
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("cmd", choices=["make", "select", "drop"])
     ap.add_argument("--model", type=Path, required=True)
-    ap.add_argument("--graph", default="decoder_int8")
+    ap.add_argument("--graph", default="decoder_step_int8")
     ap.add_argument("--corpus", type=Path, default=Path.home() / ".cache/linea/corpus")
     ap.add_argument("--positions", type=int, default=2000)
     args = ap.parse_args(argv)
@@ -67,9 +68,9 @@ def main(argv=None) -> int:
             print(f"{args.model}: the engine now decodes with {args.graph}")
         else:  # drop the int8 graph (slower or less accurate): it is not shipped
             man = json.loads((args.model / "manifest.json").read_text())
-            man["graphs"].pop("decoder_int8", None)
-            man["decoder"] = "decoder"
-            (args.model / "decoder_int8.onnx").unlink(missing_ok=True)
+            man["graphs"].pop("decoder_step_int8", None)
+            man["step"] = "decoder_step"
+            (args.model / "decoder_step_int8.onnx").unlink(missing_ok=True)
             write_manifest(args.model, man)
             print(f"{args.model}: int8 graph removed")
     except (ExportError, FileNotFoundError, ValueError) as e:

@@ -61,8 +61,17 @@ export async function runBench(argv: string[]): Promise<number> {
           .map((m) => m.folder);
   const code = realCode(4000);
   const rows: ModelRow[] = [];
+  // With --int8, a model that has an int8 step graph is measured twice: fp32 step, then int8 step.
+  const runs: Array<{ folder: string; step?: string }> = [];
   for (const folder of folders) {
-    const session = await OrtModel.load(folder, runtime);
+    const hasInt8 = listModels([path.dirname(folder)]).some(
+      (e) => e.folder === folder && e.manifest?.graphs.decoder_step_int8,
+    );
+    runs.push({ folder, step: args.flags.has('int8') && hasInt8 ? 'decoder_step' : undefined });
+    if (args.flags.has('int8') && hasInt8) runs.push({ folder, step: 'decoder_step_int8' });
+  }
+  for (const { folder, step } of runs) {
+    const session = await OrtModel.load(folder, runtime, true, step);
     const m = session.manifest;
     const tok = BpeTokenizer.load(path.join(folder, m.tokenizer.file));
     const points: ContextPoint[] = [];
@@ -74,7 +83,7 @@ export async function runBench(argv: string[]): Promise<number> {
     const ids = tok.encode(code).slice(0, 4096);
     const prefill = await measurePrefill(session, ids, m.limits.max_chunk);
     rows.push({
-      id: m.id,
+      id: step?.endsWith('int8') ? `${m.id} (int8 step)` : m.id,
       variant: m.variant,
       parameters: m.parameters,
       backend: session.backend,
@@ -115,7 +124,7 @@ export async function runBench(argv: string[]): Promise<number> {
   printTable([head, ...table]);
 
   const scenarios: Record<string, unknown> = {};
-  if (!quick) {
+  if (!quick || args.flags.has('scenarios')) {
     const folder = resolveModel(DEFAULT_MODEL_ID, modelRoots());
     scenarios.typing = await typingScenario(folder, runtime);
     scenarios.documents = await documentsScenario(folder, runtime);

@@ -100,10 +100,23 @@ export class OrtModel implements ModelSession {
     private readonly encoder: ort.InferenceSession | null,
   ) {}
 
-  /** Validates the folder (manifest, sha256 of every file, graph names) and opens its sessions. */
-  static async load(folder: string, opts: RuntimeOptions, verify = true): Promise<OrtModel> {
+  /**
+   * Validates the folder (manifest, sha256 of every file, graph names) and opens its sessions.
+   * `stepGraph` overrides the manifest's step graph (the bench compares fp32 and int8 steps).
+   */
+  static async load(
+    folder: string,
+    opts: RuntimeOptions,
+    verify = true,
+    stepGraph?: string,
+  ): Promise<OrtModel> {
     configureRuntime(opts);
     const manifest = readManifest(folder);
+    if (stepGraph !== undefined) {
+      if (!manifest.graphs[stepGraph])
+        throw new ModelError(`${folder}/manifest.json: no graph "${stepGraph}"`);
+      manifest.step = stepGraph;
+    }
     if (verify) verifyFiles(folder, manifest);
     const decoder = await createSession(folder, manifest.graphs[manifest.decoder]);
     const step = manifest.step ? await createSession(folder, manifest.graphs[manifest.step]) : null;
