@@ -105,6 +105,18 @@ def model_fixtures(tok: CodeTokenizer) -> None:
         print(f"fixtures: tiny-{variant} ({sum(p.stat().st_size for p in folder.iterdir()) // 1024} KiB)")
 
 
+def unsupported_op_graph() -> None:
+    """A graph with an op no runtime has, for the engine's "unsupported op" error message test."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("LineaNoSuchOp", ["input_ids"], ["logits"])
+    graph = helper.make_graph([node], "unsupported", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "T"])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    onnx.save(model, str(OUT / "models" / "unsupported-op.onnx"))
+
+
 def shipped_vectors() -> None:
     """Real files (this repo's own sources) through every shipped tokenizer."""
     files = sorted(ROOT.glob("src/**/*.ts"))[:20] + sorted(HERE.glob("*.py"))[:20]
@@ -119,6 +131,7 @@ def shipped_vectors() -> None:
 def main() -> int:
     tok = tokenizer_fixtures()
     model_fixtures(tok)
+    unsupported_op_graph()
     shipped_vectors()
     return 0
 

@@ -50,6 +50,10 @@ function compatible(token: string, remaining: string): boolean {
   return token.length > 0 && (remaining.startsWith(token) || token.startsWith(remaining));
 }
 
+/** Lets queued events (a cancel message, a newer keystroke) run: awaiting a model run alone only
+ *  yields to microtasks, and a whole suggestion would otherwise run before a cancel is seen. */
+export const yieldToEvents = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export async function generate(p: GenerateParams): Promise<Generated> {
   const random = seededRandom(p.sampling.seed);
   const ids: number[] = [];
@@ -60,6 +64,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   let stop: StopReason = 'tokens';
   let kept: string | null = null;
   while (ids.length < p.maxTokens) {
+    await yieldToEvents();
     if (p.cancelled()) {
       stop = 'cancelled';
       break;

@@ -1,6 +1,6 @@
 // The completion engine: documents, their recurrent states, the encoder memory, and the path from
 // "text and a cursor" to "the text to suggest". Runs in plain Node (tests, CLI) and in the worker.
-import { generate, type StopReason } from './decode';
+import { generate, yieldToEvents, type StopReason } from './decode';
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
 import { Priority, PriorityMutex } from './mutex';
@@ -364,6 +364,7 @@ export class Engine {
     let { pos, state } = from;
     const version = doc.version;
     while (pos < target) {
+      await yieldToEvents();
       if (cancelled() || doc.closed) throw new CancelledError();
       const end = Math.min(target, (Math.floor(pos / k) + 1) * k);
       const ids = doc.streamSlice(pos, end);

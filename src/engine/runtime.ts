@@ -59,7 +59,43 @@ function int64(ids: readonly number[]): ort.Tensor {
   return new ort.Tensor('int64', data, [1, ids.length]);
 }
 
-async function createSession(folder: string, entry: GraphEntry): Promise<ort.InferenceSession> {
+/** The graph's declared input types and static sizes against the manifest's state and memory. */
+function checkShapes(
+  session: ort.InferenceSession,
+  manifest: Manifest,
+  file: string,
+): string | null {
+  const want = new Map<string, { type: string; shape: Array<number | null> }>();
+  for (const s of manifest.state) {
+    want.set(s.input, {
+      type: s.dtype,
+      shape: s.shape.map((d, i) => (i === s.grows_axis ? null : d)),
+    });
+  }
+  if (manifest.memory)
+    want.set(manifest.memory.input, { type: 'float32', shape: manifest.memory.shape });
+  for (const meta of session.inputMetadata) {
+    const w = want.get(meta.name);
+    if (!w || !meta.isTensor) continue;
+    const dims = meta.shape;
+    const same =
+      meta.type === w.type &&
+      dims.length === w.shape.length &&
+      dims.every((d, i) => typeof d !== 'number' || w.shape[i] === null || d === w.shape[i]);
+    if (!same) {
+      const fmt = (t: string, sh: ReadonlyArray<number | string | null>) =>
+        `${t}[${sh.map((d) => d ?? '*').join(', ')}]`;
+      return `${file}: input ${meta.name} is ${fmt(meta.type, dims)} in the graph, manifest.json says ${fmt(w.type, w.shape)}`;
+    }
+  }
+  return null;
+}
+
+async function createSession(
+  folder: string,
+  entry: GraphEntry,
+  manifest: Manifest,
+): Promise<ort.InferenceSession> {
   const file = path.join(folder, entry.file);
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: ['wasm'],
@@ -85,6 +121,11 @@ async function createSession(folder: string, entry: GraphEntry): Promise<ort.Inf
         `do not match manifest.json`,
       file,
     );
+  }
+  const mismatch = checkShapes(session, manifest, file);
+  if (mismatch) {
+    await session.release();
+    throw new ModelError(mismatch, file);
   }
   return session;
 }
@@ -118,10 +159,12 @@ export class OrtModel implements ModelSession {
       manifest.step = stepGraph;
     }
     if (verify) verifyFiles(folder, manifest);
-    const decoder = await createSession(folder, manifest.graphs[manifest.decoder]);
-    const step = manifest.step ? await createSession(folder, manifest.graphs[manifest.step]) : null;
+    const decoder = await createSession(folder, manifest.graphs[manifest.decoder], manifest);
+    const step = manifest.step
+      ? await createSession(folder, manifest.graphs[manifest.step], manifest)
+      : null;
     const enc = manifest.graphs.encoder;
-    const encoder = enc && manifest.memory ? await createSession(folder, enc) : null;
+    const encoder = enc && manifest.memory ? await createSession(folder, enc, manifest) : null;
     return new OrtModel(manifest, decoder, step, encoder);
   }
 

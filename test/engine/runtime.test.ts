@@ -1,12 +1,12 @@
 // onnxruntime-web (WASM) against the golden fixtures PyTorch wrote: same logits, state and memory.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ModelError } from '../../src/engine/manifest';
 import { OrtModel } from '../../src/engine/runtime';
-import { expected, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
+import { expected, FIXTURES, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
 
 const TOL = 1e-4;
 
@@ -90,4 +90,29 @@ test('a graph onnxruntime cannot load is named, not a stack trace', async () => 
     OrtModel.load(dir, { threads: 1 }, false),
     /decoder\.onnx: onnxruntime could not load it/,
   );
+});
+
+test('a state shape that disagrees with the graph is named', async () => {
+  const dir = brokenCopy('linear');
+  const file = path.join(dir, 'manifest.json');
+  const m = JSON.parse(readFileSync(file, 'utf8'));
+  m.state[1].shape = [4, 9, 9];
+  writeFileSync(file, JSON.stringify(m));
+  await assert.rejects(
+    OrtModel.load(dir, { threads: 1 }),
+    /decoder\.onnx: input past\.l0\.S is float32\[4, 8, 8\] in the graph, manifest\.json says float32\[4, 9, 9\]/,
+  );
+});
+
+test('an op the runtime does not have is named with the file', async () => {
+  const dir = brokenCopy('linear');
+  copyFileSync(
+    path.join(FIXTURES, 'models', 'unsupported-op.onnx'),
+    path.join(dir, 'decoder.onnx'),
+  );
+  await assert.rejects(OrtModel.load(dir, { threads: 1 }, false), (e: Error) => {
+    assert.match(e.message, /decoder\.onnx: onnxruntime could not load it/);
+    assert.match(e.message, /LineaNoSuchOp/);
+    return true;
+  });
 });
