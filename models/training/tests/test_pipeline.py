@@ -1,0 +1,135 @@
+"""The data pipeline on small inputs: tokenizer trainer, token streams, trainer (FIM split, checkpoint,
+resume), evaluator protocol. Seconds, no network."""
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import data
+from corpus_io import read_split, write_split
+from evaluate import Evaluator, choose_cuts, edit_similarity, levenshtein, mulberry32
+from export import export_model, load_checkpoint
+from tokenizer import CodeTokenizer, train as train_tokenizer
+from train import TrainConfig, fim_split, parse_args, train
+
+PY = "def add(a, b):\n    return a + b\n\n\nclass Box:\n    def __init__(self, value):\n        self.value = value\n"
+TS = "export function add(a: number, b: number): number {\n  return a + b;\n}\n\nconst box = { value: 1 };\n"
+JS = "function add(a, b) {\n\treturn a + b;\n}\nmodule.exports = { add };\n"
+
+
+def records(n: int, seed: int):
+    rnd = random.Random(seed)
+    for i in range(n):
+        lang, text = rnd.choice([("py", PY), ("ts", TS), ("js", JS)])
+        yield {"package": f"pkg{i % 5}", "version": "1.0.0", "path": f"f{i}.{lang}", "lang": lang, "license": "MIT",
+               "text": text.replace("add", f"add{i}").replace("value", f"value{i % 7}")}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("corpus")
+    for split, n, seed in (("train", 120, 0), ("val", 20, 1), ("test", 20, 2)):
+        write_split(d / f"{split}.jsonl.xz", records(n, seed))
+    tok = train_tokenizer((r["text"] for r in read_split(d / "train.jsonl.xz")), 400)
+    tok.save(str(d / "tokenizer.json"))
+    return d
+
+
+def test_tokenizer_round_trip_and_code_pieces(corpus):
+    tok = CodeTokenizer(corpus / "tokenizer.json")
+    assert tok.vocab_size == 400 and (tok.eos, tok.hole, tok.pad) == (397, 398, 399)
+    rnd = random.Random(3)
+    alphabet = "abcXYZ_ 019()[]{}:;.,=+-*/'\"\t\n\r→é漢😀"
+    for _ in range(200):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 80)))
+        assert tok.decode(tok.encode(s)) == s
+    pieces = [p for p, _ in tok.tok.pre_tokenizer.pre_tokenize_str("x\n        return y")]
+    assert pieces[1] == "Ċ" + "Ġ" * 8, "a newline and its indentation are one piece"
+    assert "<|endoftext|>" not in tok.tok.get_vocab(), "special tokens stay out of the BPE vocabulary"
+
+
+def test_token_streams_keep_files_apart(corpus):
+    folder = data.prepare(corpus, corpus / "tokenizer.json")
+    tokens, docs = data.load(folder, "val")
+    tok = CodeTokenizer(corpus / "tokenizer.json")
+    assert len(docs) == 20
+    first = docs[0]
+    assert tokens[first["offset"] + first["length"]] == tok.eos
+    assert tok.decode(list(tokens[first["offset"] : first["offset"] + first["length"]])) == next(read_split(corpus / "val.jsonl.xz"))["text"]
+    assert data.prepare(corpus, corpus / "tokenizer.json") == folder  # cached
+
+
+def test_fim_split_hides_scored_tokens_from_the_encoder():
+    x = torch.arange(1000, 1000 + 65).repeat(3, 1)  # (B, T+1), every token distinct
+    tc = TrainConfig(middle_min=0.2, middle_max=0.4)
+    for seed in range(20):
+        ctx, scored = fim_split(x, tc, hole=7, rng=np.random.default_rng(seed))
+        targets = x[0, 1:][scored]  # the tokens predicted with the memory
+        assert len(targets) > 0 and (ctx[0] == 7).sum() == 1
+        assert not set(targets.tolist()) & set(ctx[0].tolist()), "the encoder saw a token it is scored on"
+        assert ctx.shape[1] == x.shape[1] - len(targets) + 1
+
+
+def test_trainer_runs_checkpoints_and_resumes(corpus, tmp_path, capsys):
+    args = [f"--out={tmp_path / 'run'}", f"--corpus={corpus}", f"--tokenizer={corpus / 'tokenizer.json'}",
+            "--variant=decay", "--n_layer=1", "--d_model=32", "--n_head=2", "--enc_layers=1", "--mem_slots=4",
+            "--seq_len=32", "--batch_size=2", "--max_tokens=640", "--eval_interval=5", "--eval_batches=1",
+            "--warmup_iters=2", "--threads=1"]
+    mc, tc, out = parse_args(args)
+    ckpt = train(mc, tc, out, log=lambda *_: None)
+    state = torch.load(ckpt)
+    assert state["iter"] == 10 and state["tokens"] == 640 and state["train_info"]["final"]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert any("val_bpb" in r and np.isfinite(r["val_bpb"]) for r in log)
+    assert all(np.isfinite(r["loss"]) for r in log if "loss" in r)
+    mc2, tc2, _ = parse_args(args[:-4] + ["--max_tokens=1280", "--eval_interval=5", "--eval_batches=1", "--warmup_iters=2", "--threads=1"])
+    ckpt = train(mc2, tc2, out, log=lambda *_: None)
+    assert torch.load(ckpt)["iter"] == 20, "the second run resumed from step 10"
+    model, _ = load_checkpoint(ckpt)
+    assert model.cfg.variant == "decay"
+
+
+def test_unknown_training_keys_are_refused():
+    with pytest.raises(ValueError, match="unknown key --lrate"):
+        parse_args(["--out=x", "--lrate=1"])
+    with pytest.raises(ValueError, match="batch_size should be int"):
+        parse_args(["--out=x", "--batch_size=big"])
+
+
+def test_evaluator_protocol_matches_the_typescript_one(corpus, tmp_path):
+    # mulberry32: the same numbers as seededRandom() in src/engine/sampling.ts
+    r = mulberry32(0)
+    assert [r(), r(), r()] == [0.26642920868471265, 0.0003297457005828619, 0.2232720274478197]
+    assert levenshtein("kitten", "sitting") == 3
+    assert edit_similarity(" return x ", "return x") == 100.0 and edit_similarity("", "abc") == 0.0
+    tok = CodeTokenizer(corpus / "tokenizer.json")
+    texts = [r["text"] for r in read_split(corpus / "test.jsonl.xz")]
+    names = [f"f{i}" for i in range(len(texts))]
+    cuts = choose_cuts(names, texts, tok, 10, seed=1)
+    assert cuts == choose_cuts(names, texts, tok, 10, seed=1) and len(cuts) == 10
+    for c in cuts:
+        text = texts[c["index"]]
+        line_end = text.find("\n", c["offset"])
+        assert c["target"] == text[c["offset"] : line_end if line_end >= 0 else None] and c["target"].strip()
+
+
+def test_evaluator_on_an_exported_model(corpus, tmp_path):
+    from tiny import tiny_model
+
+    tok = CodeTokenizer(corpus / "tokenizer.json")
+    model = tiny_model("linear", vocab_size=tok.vocab_size)
+    export_model(model, tmp_path / "m", "m", corpus / "tokenizer.json", tok.special)
+    ev = Evaluator(tmp_path / "m", threads=1)
+    recs = list(read_split(corpus / "test.jsonl.xz"))[:4]
+    res = ev.bpb(recs, 2000)
+    assert res["bpb"] > 0 and set(res["bpb_by_language"]) <= {"py", "ts", "js"}
+    # bits per byte from the all-positions graph equals the step-by-step next-token loss
+    ids = tok.encode(recs[0]["text"])[:20]
+    nats = ev.token_nats(ids)
+    state, stream = ev.m.init_state(), [tok.eos] + ids
+    for i in range(len(ids)):
+        logits, state = ev.m.step([stream[i]], state, ev.null)
+        lse = np.log(np.exp(logits - logits.max()).sum()) + logits.max()
+        assert abs((lse - logits[stream[i + 1]]) - nats[i]) < 1e-3
