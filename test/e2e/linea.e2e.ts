@@ -76,8 +76,11 @@ async function workspace(): Promise<{ tmp: string; folder: string }> {
 }
 
 /** Types `text` at the end of the open file, waits for Linea's ghost text and accepts it with Tab. */
-async function completeAtEnd(session: BrowserSession, text: string, shot: string): Promise<string> {
-  const { page } = session;
+async function completeAtEnd(
+  page: BrowserSession['page'],
+  text: string,
+  shot: string,
+): Promise<string> {
   await page.keyboard.press('Control+End');
   await typeText(page, text);
   const ghost = await waitForGhostText(page, 90_000);
@@ -120,7 +123,17 @@ async function editUserSettings(
   await page.keyboard.press('Control+S');
 }
 
-test('Linea completes TS and Python, switches model and variant, compares, and stays offline', async () => {
+/**
+ * Runs `body` against a fresh code-server with Linea installed and a browser on it, in a fresh
+ * workspace (`prepare` may add files next to it); on failure saves a screenshot and the server's
+ * output, and always cleans up.
+ */
+async function withLinea(
+  name: string,
+  options: { settings?: Record<string, unknown>; env?: Record<string, string> },
+  prepare: (tmp: string) => Promise<Record<string, unknown>>,
+  body: (page: BrowserSession['page'], server: CodeServer) => Promise<void>,
+): Promise<void> {
   const unavailable = e2eAvailable();
   assert.equal(unavailable, undefined, unavailable);
   assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run npm run package`);
@@ -128,69 +141,18 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
   let server: CodeServer | undefined;
   let session: BrowserSession | undefined;
   try {
-    // Every network entry point of Node throws for Linea's code in the extension host and in its worker.
+    const extra = await prepare(tmp);
     server = await startCodeServer({
       vsix: VSIX,
       folder,
-      settings: SETTINGS,
-      env: { LINEA_NETWORK_GUARD: '1' },
+      settings: { ...SETTINGS, ...options.settings, ...extra },
+      env: options.env,
     });
     session = await openBrowser(server.url);
-    const { page } = session;
-    await waitForWorkbench(page);
-    await waitForStatusBar(page, 'Linea: linear', 120_000);
-    await screenshot(page, '01-activated');
-
-    await openFile(page, 'src/geometry.ts');
-    const ts = await completeAtEnd(
-      session,
-      'export function midpoint(a: Point, b: Point): Point {\n  return ',
-      '02-typescript',
-    );
-    assert.match(ts, /return \S/);
-
-    await openFile(page, 'src/files.py');
-    const py = await completeAtEnd(
-      session,
-      'def count_lines(path):\n    with open(path) as f:\n        return ',
-      '03-python',
-    );
-    assert.match(py, /return \S/);
-
-    // Switch Model from the palette: the status bar follows, completions keep coming.
-    await runCommand(page, 'Linea: Switch Model', 30_000, 'Switch Model');
-    await pickQuickInput(page, 'linea-deltanet', 'linea-deltanet', 30_000);
-    await waitForStatusBar(page, 'Linea: deltanet', 120_000);
-    await screenshot(page, '04-switched-model');
-    await openFile(page, 'src/text.py');
-    await completeAtEnd(session, 'return ', '05-after-switch');
-
-    // The attention-variant setting, changed in settings.json, takes effect without a reload.
-    await editUserSettings(page, server, { 'linea.variant': 'linear' });
-    await waitForStatusBar(page, 'Linea: linear', 120_000);
-    await screenshot(page, '06-variant-setting');
-    // This VS Code opens settings.json in a floating editor: close it so the palette gets the keys again.
-    await page.keyboard.press('Control+W');
-    await page.locator('.part.editor .monaco-editor.focused').waitFor({ timeout: 30_000 });
-
-    // The comparison view opens and draws its plot (a Chart.js canvas in the webview).
-    await runCommand(page, 'Linea: Compare Attention Variants');
-    const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
-    await view.locator('body[data-state="done"]').waitFor({ timeout: 240_000 });
-    const rows = await view.locator('#results tbody tr').count();
-    assert.ok(rows >= 2, `comparison table has ${rows} rows`);
-    const painted = await view
-      .locator('#latency')
-      .evaluate((c) => (c as unknown as { width: number }).width > 0);
-    assert.ok(painted, 'the plot canvas was not drawn');
-    await screenshot(page, '07-compare-view');
-
-    const log = await lineaLog(server);
-    assert.match(log, /offline guard active/);
-    assert.doesNotMatch(log, /offline guard blocked/);
-    assert.match(log, /loaded linea-deltanet/);
+    await waitForWorkbench(session.page);
+    await body(session.page, server);
   } catch (e) {
-    if (session) await screenshot(session.page, 'linea-failure').catch(() => undefined);
+    if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
     if (server) console.error(`code-server output:\n${server.logs().slice(-4000)}`);
     throw e;
   } finally {
@@ -198,35 +160,79 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
     await server?.stop();
     await fs.promises.rm(tmp, { recursive: true, force: true });
   }
+}
+
+test('Linea completes TS and Python, switches model and variant, compares, and stays offline', async () => {
+  // Every network entry point of Node throws for Linea's code in the extension host and in its worker.
+  await withLinea(
+    'linea',
+    { env: { LINEA_NETWORK_GUARD: '1' } },
+    async () => ({}),
+    async (page, server) => {
+      await waitForStatusBar(page, 'Linea: linear', 120_000);
+      await screenshot(page, '01-activated');
+
+      await openFile(page, 'src/geometry.ts');
+      const ts = await completeAtEnd(page, 'return ', '02-typescript');
+      assert.match(ts, /return \S/);
+
+      await openFile(page, 'src/files.py');
+      const py = await completeAtEnd(page, 'return ', '03-python');
+      assert.match(py, /return \S/);
+
+      // Switch Model from the palette: the status bar follows, completions keep coming.
+      await runCommand(page, 'Linea: Switch Model', 30_000, 'Switch Model');
+      await pickQuickInput(page, 'linea-deltanet', 'linea-deltanet', 30_000);
+      await waitForStatusBar(page, 'Linea: deltanet', 120_000);
+      await screenshot(page, '04-switched-model');
+      await openFile(page, 'src/text.py');
+      await completeAtEnd(page, 'return ', '05-after-switch');
+
+      // The attention-variant setting, changed in the settings editor, takes effect without a reload.
+      await editUserSettings(page, server, { 'linea.variant': 'linear' });
+      await waitForStatusBar(page, 'Linea: linear', 120_000);
+      await screenshot(page, '06-variant-setting');
+      // This VS Code opens settings.json in a floating editor: close it so the palette gets the keys again.
+      await page.keyboard.press('Control+W');
+      await page.locator('.part.editor .monaco-editor.focused').waitFor({ timeout: 30_000 });
+
+      // The comparison view opens and draws its plot (a Chart.js canvas in the webview).
+      await runCommand(page, 'Linea: Compare Attention Variants');
+      const view = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      await view.locator('body[data-state="done"]').waitFor({ timeout: 240_000 });
+      const rows = await view.locator('#results tbody tr').count();
+      assert.ok(rows >= 2, `comparison table has ${rows} rows`);
+      const painted = await view
+        .locator('#latency')
+        .evaluate((c) => (c as unknown as { width: number }).width > 0);
+      assert.ok(painted, 'the plot canvas was not drawn');
+      await screenshot(page, '07-compare-view');
+
+      const log = await lineaLog(server);
+      assert.match(log, /offline guard active/);
+      assert.doesNotMatch(log, /offline guard blocked/);
+      assert.match(log, /loaded linea-deltanet/);
+    },
+  );
 });
 
 test('a corrupted model shows the warning state and completions stay off', async () => {
-  const unavailable = e2eAvailable();
-  assert.equal(unavailable, undefined, unavailable);
-  const { tmp, folder } = await workspace();
   // A user-provided copy of the shipped model with a damaged weights file.
-  const models = path.join(tmp, 'models');
-  const broken = path.join(models, 'broken');
-  await fs.promises.cp(path.join(ROOT, 'models', 'linea-linear'), broken, { recursive: true });
-  const manifestPath = path.join(broken, 'manifest.json');
-  const manifest = JSON.parse(await fs.promises.readFile(manifestPath, 'utf8'));
-  manifest.id = 'broken-model';
-  await fs.promises.writeFile(manifestPath, JSON.stringify(manifest));
-  const weights = path.join(broken, 'weights.bin');
-  const bytes = await fs.promises.readFile(weights);
-  bytes.fill(7, 1000, 5000);
-  await fs.promises.writeFile(weights, bytes);
-  let server: CodeServer | undefined;
-  let session: BrowserSession | undefined;
-  try {
-    server = await startCodeServer({
-      vsix: VSIX,
-      folder,
-      settings: { ...SETTINGS, 'linea.model': 'broken-model', 'linea.modelsPath': [models] },
-    });
-    session = await openBrowser(server.url);
-    const { page } = session;
-    await waitForWorkbench(page);
+  const breakModel = async (tmp: string) => {
+    const models = path.join(tmp, 'models');
+    const broken = path.join(models, 'broken');
+    await fs.promises.cp(path.join(ROOT, 'models', 'linea-linear'), broken, { recursive: true });
+    const manifestPath = path.join(broken, 'manifest.json');
+    const manifest = JSON.parse(await fs.promises.readFile(manifestPath, 'utf8'));
+    manifest.id = 'broken-model';
+    await fs.promises.writeFile(manifestPath, JSON.stringify(manifest));
+    const weights = path.join(broken, 'weights.bin');
+    const bytes = await fs.promises.readFile(weights);
+    bytes.fill(7, 1000, 5000);
+    await fs.promises.writeFile(weights, bytes);
+    return { 'linea.model': 'broken-model', 'linea.modelsPath': [models] };
+  };
+  await withLinea('corrupted', {}, breakModel, async (page, server) => {
     const item = page.locator('.part.statusbar .statusbar-item.warning-kind', { hasText: 'Linea' });
     await item.waitFor({ timeout: 120_000 });
     await item.hover();
@@ -244,13 +250,5 @@ test('a corrupted model shows the warning state and completions stay off', async
     const log = await lineaLog(server);
     assert.match(log, /weights\.bin: sha256 does not match manifest\.json/);
     await screenshot(page, '09-corrupted-no-completions');
-  } catch (e) {
-    if (session) await screenshot(session.page, 'corrupted-failure').catch(() => undefined);
-    if (server) console.error(`code-server output:\n${server.logs().slice(-4000)}`);
-    throw e;
-  } finally {
-    await session?.close();
-    await server?.stop();
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-  }
+  });
 });

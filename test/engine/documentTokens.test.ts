@@ -4,22 +4,11 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 
 import { DocumentTokens, TokenEdit } from '../../src/engine/documentTokens';
+import { seededRandom as rng } from '../../src/engine/sampling';
 import { BpeTokenizer } from '../../src/engine/tokenizer';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const tok = BpeTokenizer.load(path.join(ROOT, 'test/fixtures/tokenizer/tokenizer.json'));
-
-/** mulberry32: a tiny seeded PRNG so random edit sequences are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function int(random: () => number, n: number): number {
   return Math.floor(random() * n);

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
+import { seededRandom as rng } from '../../src/engine/sampling';
 import { BpeTokenizer } from '../../src/engine/tokenizer';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -25,18 +26,6 @@ const tokenizerJson = JSON.parse(readFileSync(TOKENIZER, 'utf8'));
 const vectors: Vectors = JSON.parse(
   readFileSync(path.join(FIXTURES, 'tokenizer/vectors.json'), 'utf8'),
 );
-
-/** mulberry32: a tiny seeded PRNG so random tests are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)];
