@@ -66,8 +66,7 @@ export async function runEval(argv: string[]): Promise<number> {
       // The editor's view while typing that line: the rest of it is not written yet, the lines after are.
       const doc = text.slice(0, cut.offset) + (lineEnd < 0 ? '' : text.slice(lineEnd));
       await client.open('eval', doc);
-      await client.cursor('eval', cut.offset);
-      await client.encode('eval');
+      await client.encode('eval', cut.offset);
       const r = await client.complete('eval', cut.offset, { maxTokens: 48, timeBudgetMs: 60_000 });
       await client.close('eval');
       const pred = r.text ?? '';

@@ -88,9 +88,9 @@ async function complete(argv: string[]): Promise<number> {
       engine: { syncReadLimit: Number.MAX_SAFE_INTEGER }, // the CLI reads the whole prefix exactly
     });
     await client.open(uri, text);
-    await client.cursor(uri, offset);
     const tEnc = performance.now();
-    await client.encode(uri);
+    await client.encode(uri, offset); // the completion below then reads the whole prefix itself
+
     const encodeMs = performance.now() - tEnc;
     const r = await client.complete(uri, offset, {
       multiline: args.flags.has('multiline'),

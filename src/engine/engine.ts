@@ -470,10 +470,11 @@ export class Engine {
     while (this.pumping) await this.pumping;
   }
 
-  /** Runs any debounced encoder work at once (CLI, tests). */
-  async flushEncoder(uri: string): Promise<void> {
+  /** Runs any debounced encoder work at once (CLI, tests), around `offset` when given. */
+  async flushEncoder(uri: string, offset?: number): Promise<void> {
     const doc = this.docs.get(uri);
     if (!doc) return;
+    if (offset !== undefined) doc.cursor = Math.max(0, Math.min(offset, doc.text.length));
     clearTimeout(doc.encodeTimer);
     await this.encodeNow(uri);
   }

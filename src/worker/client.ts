@@ -78,8 +78,9 @@ export class EngineClient {
     return this.call('cursor', { kind: 'cursor', uri, offset });
   }
 
-  encode(uri: string): Promise<null> {
-    return this.call('encode', { kind: 'encode', uri });
+  /** Encodes the file context now (around `offset` when given) instead of after the debounce. */
+  encode(uri: string, offset?: number): Promise<null> {
+    return this.call('encode', { kind: 'encode', uri, offset });
   }
 
   idle(): Promise<null> {

@@ -66,7 +66,7 @@ async function handle(msg: Envelope): Promise<unknown> {
         cancelled.delete(msg.id);
       }
     case 'encode':
-      await needEngine().flushEncoder(msg.uri);
+      await needEngine().flushEncoder(msg.uri, msg.offset);
       return null;
     case 'cancel':
       if (inflight.has(msg.target)) cancelled.add(msg.target); // a late cancel must not leak an id

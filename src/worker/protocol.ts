@@ -43,7 +43,7 @@ export type Request =
   | { kind: 'close'; uri: string }
   | { kind: 'cursor'; uri: string; offset: number }
   | { kind: 'complete'; uri: string; offset: number; options: Partial<CompleteOptions> }
-  | { kind: 'encode'; uri: string }
+  | { kind: 'encode'; uri: string; offset?: number }
   | { kind: 'cancel'; target: number }
   | { kind: 'idle' }
   | { kind: 'stats' }
