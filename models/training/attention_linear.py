@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from config import ModelConfig
+from config import DELTA_GRAPH_CHUNK, ModelConfig
 from layers import NEG, Mixer, RMSNorm, ShortConv, StateSpec, causal_mask, elu1, fp32_core, heads, merge_heads, softplus, steps
 
 
@@ -81,12 +81,17 @@ class LinearAttention(Mixer):
 
 
 def unit_lower_inverse(m: torch.Tensor, n_terms: int) -> torch.Tensor:
-    """(I + M)^-1 for strictly lower-triangular M (T, T), as prod_i (I + (-M)^(2^i)), i < n_terms.
+    """(I + M)^-1 for strictly lower-triangular M (T, T).
 
-    M is nilpotent, so the Neumann series is finite; 2^n_terms >= T makes this exact. Matrix products
-    only: no Loop and no triangular solve in the graph.
+    Training uses a triangular solve. The exported graph has none (and no Loop), so it uses the finite
+    Neumann series as prod_i (I + (-M)^(2^i)), i < n_terms, exact when 2^n_terms >= T. Its terms grow
+    like binomials (M^k[i, j] ~ C(i - j - 1, k - 1) when keys align), so fp32 keeps it only for short
+    chunks: the graph's chunk is capped at DELTA_GRAPH_CHUNK tokens. A 64-token product overflowed
+    in training (NaN after 2M tokens), which is why training no longer uses it.
     """
     eye = (causal_mask(m.shape[-1], m) & causal_mask(m.shape[-1], m).transpose(0, 1)).to(m.dtype)
+    if not torch.jit.is_tracing():
+        return torch.linalg.solve_triangular(eye + m, eye.expand_as(m), upper=False, unitriangular=True)
     p = -m
     out = eye + p
     for _ in range(n_terms - 1):
@@ -139,7 +144,7 @@ class GatedDeltaNet(Mixer):
         self.proj = nn.Linear(d, d)
         self.drop = nn.Dropout(cfg.dropout)
         self.train_chunk = cfg.chunk_size
-        self.max_chunk = cfg.max_chunk
+        self.max_chunk = cfg.graph_chunk
         self.export_t: int | None = None  # set while exporting a fixed-length graph
 
     def state_spec(self):

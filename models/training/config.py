@@ -6,6 +6,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+# The longest chunk the exported gated-delta graph accepts: its Neumann product's terms stay within
+# fp32's reach (C(15, 7) = 6435) for 16 tokens (see attention_linear.unit_lower_inverse).
+DELTA_GRAPH_CHUNK = 16
 VARIANTS = ("linear", "decay", "deltanet", "hybrid", "softmax", "luna", "sparse")
 # Variants whose decoder state has a fixed size whatever the context length.
 CONSTANT_STATE = ("linear", "decay", "deltanet", "hybrid", "luna")
@@ -56,6 +59,11 @@ class ModelConfig:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
+
+    @property
+    def graph_chunk(self) -> int:
+        """The most tokens one run of the exported decoder takes (gated delta: see DELTA_GRAPH_CHUNK)."""
+        return min(self.max_chunk, DELTA_GRAPH_CHUNK) if self.variant == "deltanet" else self.max_chunk
 
     @property
     def head_dim(self) -> int:

@@ -269,7 +269,7 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
         "state": names,
         "state_bytes": state_bytes(names),
         "memory": {"input": "memory", "shape": [1, cfg.mem_slots, cfg.d_model], "null": "encode [hole]"} if cfg.has_encoder else None,
-        "limits": {"max_chunk": cfg.max_chunk, "max_encoder_tokens": cfg.max_encoder_tokens},
+        "limits": {"max_chunk": cfg.graph_chunk, "max_encoder_tokens": cfg.max_encoder_tokens},
         "weights": "float16 storage, float32 arithmetic" if fp16_weights else "float32",
         "metrics": {},
     }

@@ -11,7 +11,7 @@ import { indentWidth } from './stops';
 import type { BpeTokenizer } from './tokenizer';
 
 export interface EngineOptions {
-  /** K: a checkpoint every K stream tokens (0 = the model's max_chunk). */
+  /** K: a checkpoint every K stream tokens. */
   checkpointEvery: number;
   /** Budget for all documents' states and memories, in bytes. */
   memoryBudgetBytes: number;
@@ -28,7 +28,7 @@ export interface EngineOptions {
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
-  checkpointEvery: 0,
+  checkpointEvery: 256,
   memoryBudgetBytes: 256 * 1024 * 1024,
   syncReadLimit: 1024,
   coldWindow: 512,
@@ -105,8 +105,6 @@ export class Engine {
     options: Partial<EngineOptions> = {},
   ) {
     this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
-    if (!this.options.checkpointEvery)
-      this.options.checkpointEvery = session.manifest.limits.max_chunk;
     const vocab = session.manifest.config.vocab_size as number;
     if (tokenizer.vocabSize !== vocab) {
       throw new Error(
@@ -361,12 +359,13 @@ export class Engine {
     cancelled: () => boolean,
   ): Promise<DecoderState> {
     const k = this.options.checkpointEvery;
+    const maxChunk = this.manifest.limits.max_chunk;
     let { pos, state } = from;
     const version = doc.version;
     while (pos < target) {
       await yieldToEvents();
       if (cancelled() || doc.closed) throw new CancelledError();
-      const end = Math.min(target, (Math.floor(pos / k) + 1) * k);
+      const end = Math.min(target, pos + maxChunk, (Math.floor(pos / k) + 1) * k);
       const ids = doc.streamSlice(pos, end);
       const memory = doc.memory?.mem ?? null;
       const r: StepResult = await this.lock.with(priority, () =>

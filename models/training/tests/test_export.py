@@ -7,6 +7,7 @@ import torch
 
 from tiny import tiny_model
 from export import ExportError, export_model, load_checkpoint, main as export_main
+from fixtures import split_schedule
 from onnx_runner import OnnxModel
 
 SPECIAL = {"eos": 64, "hole": 65, "pad": 66}
@@ -32,7 +33,7 @@ def test_onnx_matches_pytorch(variant, tmp_path):
     assert np.abs(mem_onnx - memory.numpy()).max() <= 1e-4
     ref, ref_state, _ = model(ids, memory=memory)
     state, at = onx.init_state(), 0
-    for size in SCHEDULE:
+    for size in split_schedule(SCHEDULE, model.cfg.graph_chunk):
         logits, state = onx.step(ids[0, at : at + size].tolist(), state, mem_onnx)
         at += size
         diff = np.abs(logits - ref[0, at - 1].numpy()).max()
