@@ -41,6 +41,8 @@ class ModelConfig:
     enc_block: int = 64  # encoder local block length
     enc_summary: int = 8  # encoder summary columns per block
     mem_slots: int = 16  # l: memory slots the Luna pack produces
+    pack_residual: bool = True  # memory = LN(P + packed); the CPU-scale models learned a near-constant memory
+    # this way (P dominates; see models/README.md), so a new run should try False: memory = LN(packed)
     n_fusion: int = 1  # fusion blocks (cross-attention to memory + FFN) after the decoder blocks
     max_encoder_tokens: int = 2048  # the most file-context tokens the engine gives the encoder
 

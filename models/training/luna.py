@@ -71,9 +71,11 @@ class LunaPack(nn.Module):
         self.kv = nn.Linear(d, 2 * d, bias=False)
         self.proj = nn.Linear(d, d)
         self.norm = nn.LayerNorm(d)
+        self.residual = cfg.pack_residual
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         q = heads(self.q(self.p)[None], self.n_head)  # (1, H, l, hd)
         k, v = (heads(t, self.n_head) for t in self.kv(h).chunk(2, dim=-1))  # (B, H, N, hd)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(k.shape[-1]), dim=-1)  # (B, H, l, N)
-        return self.norm(self.p + self.proj(merge_heads(att @ v)))  # (B, l, D)
+        packed = self.proj(merge_heads(att @ v))  # (B, l, D)
+        return self.norm(self.p + packed if self.residual else packed)

@@ -199,7 +199,7 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     elapsed_before = 0.0
     if ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location=device)
-        if ckpt["config"] != dataclasses.asdict(mc):
+        if from_dict(ModelConfig, ckpt["config"]) != mc:  # keys added since take their defaults
             raise ValueError(f"{ckpt_path} was trained with another model config; use a new --out")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
