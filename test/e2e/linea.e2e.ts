@@ -185,8 +185,22 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       await pickQuickInput(page, 'linea-deltanet', 'linea-deltanet', 30_000);
       await waitForStatusBar(page, 'Linea: deltanet', 120_000);
       await screenshot(page, '04-switched-model');
+      // Partial accept through VS Code's own command (Accept Next Word) takes a prefix of the suggestion.
       await openFile(page, 'src/text.py');
-      await completeAtEnd(page, 'return ', '05-after-switch');
+      await page.keyboard.press('Control+End');
+      await typeText(page, 'return ');
+      const ghost = (await waitForGhostText(page, 90_000)).split('\n')[0];
+      await screenshot(page, '05-after-switch-ghost');
+      await page.keyboard.press('Control+ArrowRight'); // VS Code's Accept Next Word keybinding
+      const text = await waitForEditorText(page, 'return ' + ghost.slice(0, 1));
+      const line = text.split('\n').find((l) => l.includes('return '))!;
+      const taken = line.slice(line.indexOf('return ') + 'return '.length);
+      assert.ok(
+        taken.length > 0 && ghost.startsWith(taken),
+        `partial accept took ${JSON.stringify(taken)} of ${JSON.stringify(ghost)}`,
+      );
+      await screenshot(page, '05-partial-accept');
+      await page.keyboard.press('Escape');
 
       // The attention-variant setting, changed in the settings editor, takes effect without a reload.
       await editUserSettings(page, server, { 'linea.variant': 'linear' });
@@ -195,6 +209,14 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       // This VS Code opens settings.json in a floating editor: close it so the palette gets the keys again.
       await page.keyboard.press('Control+W');
       await page.locator('.part.editor .monaco-editor.focused').waitFor({ timeout: 30_000 });
+
+      // Toggle Completions turns Linea off (the status bar says so) and on again.
+      await runCommand(page, 'Linea: Toggle Completions');
+      await page
+        .locator('.part.statusbar .statusbar-item', { hasText: /^Linea$/ })
+        .waitFor({ timeout: 30_000 });
+      await runCommand(page, 'Linea: Toggle Completions');
+      await waitForStatusBar(page, 'Linea: linear', 120_000);
 
       // The comparison view opens and draws its plot (a Chart.js canvas in the webview).
       await runCommand(page, 'Linea: Compare Attention Variants');
