@@ -53,6 +53,18 @@ def latency_table(bench: dict) -> str:
     return "\n".join(rows)
 
 
+def training_table(mans: list[dict]) -> str:
+    rows = ["| model | tokens | steps | batch × context | wall time | hardware |", "|---|---|---|---|---|---|"]
+    for m in mans:
+        t = m.get("training", {})
+        if not t:
+            continue
+        hw = t.get("gpu") or f'{t.get("device", "?")} (PyTorch {t.get("torch", "?")})'
+        rows.append(f'| {m["id"]} | {t["tokens"] / 1e6:.1f}M | {t.get("iters", "–")} | {t.get("batch_size", "?")} × {t.get("seq_len", "?")} | '
+                    f'{t.get("seconds", 0) / 3600:.1f} h | {hw} |')
+    return "\n".join(rows)
+
+
 def int8_table(mans: list[dict]) -> str:
     rows = ["| model | int8 next-token agreement | decoder shipped |", "|---|---|---|"]
     for m in mans:
@@ -81,6 +93,7 @@ def main(argv=None) -> int:
         shipped = manifests([args.models])
         text = replace(text, "quality", quality_table(shipped))
         text = replace(text, "int8", int8_table(shipped))
+        text = replace(text, "training", training_table(shipped + manifests(args.ablation)))
         if args.bench:
             text = replace(text, "latency", latency_table(json.loads(args.bench.read_text())))
         if args.ablation:

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { discoverModels, type ModelEntry } from './manifest';
 
 /** The shipped model the CLI and the extension use unless told otherwise. */
-export const DEFAULT_MODEL_ID = 'linea-linear';
+export const DEFAULT_MODEL_ID = 'linea-deltanet';
 
 /** Resolves a model id (searched in `roots`) or a path to a model folder. */
 export function resolveModel(idOrPath: string, roots: string[]): string {

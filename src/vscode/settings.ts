@@ -35,7 +35,7 @@ export interface Settings {
 export const DEFAULTS: Settings = {
   enable: true,
   languages: { '*': true, plaintext: false, markdown: false, scminput: false },
-  model: 'linea-linear',
+  model: 'linea-deltanet',
   variant: 'auto',
   backend: 'auto',
   threads: 0,

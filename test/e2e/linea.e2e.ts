@@ -27,8 +27,8 @@ import {
 
 const ROOT = path.resolve(__dirname, '../../..');
 const VSIX = path.join(ROOT, 'linea.vsix');
+// No linea.model: the first test checks that the shipped default loads.
 const SETTINGS = {
-  'linea.model': 'linea-linear',
   'linea.debounceMs': 30,
   'linea.timeBudgetMs': 4000,
 };
@@ -82,6 +82,7 @@ async function completeAtEnd(
   shot: string,
 ): Promise<string> {
   await page.keyboard.press('Control+End');
+  await screenshot(page, `${shot}-before`);
   await typeText(page, text);
   const ghost = await waitForGhostText(page, 90_000);
   assert.ok(ghost.trim().length > 0, 'ghost text is empty');
@@ -169,7 +170,7 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
     { env: { LINEA_NETWORK_GUARD: '1' } },
     async () => ({}),
     async (page, server) => {
-      await waitForStatusBar(page, 'Linea: linear', 120_000);
+      await waitForStatusBar(page, 'Linea: deltanet', 120_000);
       await screenshot(page, '01-activated');
 
       await openFile(page, 'src/geometry.ts');
@@ -182,8 +183,8 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
 
       // Switch Model from the palette: the status bar follows, completions keep coming.
       await runCommand(page, 'Linea: Switch Model', 30_000, 'Switch Model');
-      await pickQuickInput(page, 'linea-deltanet', 'linea-deltanet', 30_000);
-      await waitForStatusBar(page, 'Linea: deltanet', 120_000);
+      await pickQuickInput(page, 'linea-linear', 'linea-linear', 30_000);
+      await waitForStatusBar(page, 'Linea: linear', 120_000);
       await screenshot(page, '04-switched-model');
       // Partial accept through VS Code's own command (Accept Next Word) takes a prefix of the suggestion.
       await openFile(page, 'src/text.py');
@@ -203,8 +204,8 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       await page.keyboard.press('Escape');
 
       // The attention-variant setting, changed in the settings editor, takes effect without a reload.
-      await editUserSettings(page, server, { 'linea.variant': 'linear' });
-      await waitForStatusBar(page, 'Linea: linear', 120_000);
+      await editUserSettings(page, server, { 'linea.variant': 'softmax' });
+      await waitForStatusBar(page, 'Linea: softmax', 120_000);
       await screenshot(page, '06-variant-setting');
       // This VS Code opens settings.json in a floating editor: close it so the palette gets the keys again.
       await page.keyboard.press('Control+W');
@@ -213,10 +214,13 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       // Toggle Completions turns Linea off (the status bar says so) and on again.
       await runCommand(page, 'Linea: Toggle Completions');
       await page
-        .locator('.part.statusbar .statusbar-item', { hasText: /^Linea$/ })
+        .locator('.part.statusbar .statusbar-item', {
+          hasText: 'Linea',
+          has: page.locator('.codicon-circle-slash'),
+        })
         .waitFor({ timeout: 30_000 });
       await runCommand(page, 'Linea: Toggle Completions');
-      await waitForStatusBar(page, 'Linea: linear', 120_000);
+      await waitForStatusBar(page, 'Linea: softmax', 120_000);
 
       // The comparison view opens and draws its plot (a Chart.js canvas in the webview).
       await runCommand(page, 'Linea: Compare Attention Variants');
@@ -234,6 +238,7 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       assert.match(log, /offline guard active/);
       assert.doesNotMatch(log, /offline guard blocked/);
       assert.match(log, /loaded linea-deltanet/);
+      assert.match(log, /loaded linea-linear/);
     },
   );
 });
