@@ -53,6 +53,26 @@ def latency_table(bench: dict) -> str:
     return "\n".join(rows)
 
 
+def ablation_table(mans: list[dict], benches: list[dict]) -> str:
+    """Every decoder at equal size and tokens against the softmax baseline, with the cost side."""
+    rows_by_id = {r["id"]: r for b in benches for r in b["rows"]}
+    base = next((m["metrics"].get("bpb") for m in mans if m["variant"] == "softmax"), None)
+    rows = ["| model | variant | bits/byte | vs softmax | line EM | edit sim | ms/token @256 | @64k | 64k/256 | state per document @64k | default-eligible |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for m in sorted(mans, key=lambda m: m["metrics"].get("bpb", 9)):
+        x, b = m["metrics"], rows_by_id.get(m["id"])
+        gap = f'{100 * (x["bpb"] / base - 1):+.1f}%' if base and x.get("bpb") else "–"
+        state = m["state_bytes"]["fixed"] + m["state_bytes"]["per_token"] * 65536
+        st = f"{state / 2**20:.1f} MiB" if state >= 2**20 else f"{state / 1024:.0f} KiB"
+        p = b["points"] if b else None
+        ratio = b["ratio"] if b else None
+        eligible = ratio is not None and ratio <= 1.1 and state <= 2 * 2**20
+        rows.append(f'| {m["id"]} | {m["variant"]} | {fmt(x.get("bpb"))} | {gap} | {fmt(x.get("line_exact_match"), 1)} | '
+                    f'{fmt(x.get("line_edit_similarity"), 1)} | {fmt(p and p[0]["stepMs"], 2)} | {fmt(p and p[-1]["stepMs"], 2)} | '
+                    f'{fmt(ratio, 2)} | {st} | {"yes" if eligible else "no"} |')
+    return "\n".join(rows)
+
+
 def training_table(mans: list[dict]) -> str:
     rows = ["| model | tokens | steps | batch × context | wall time | hardware |", "|---|---|---|---|---|---|"]
     for m in mans:
@@ -74,10 +94,11 @@ def int8_table(mans: list[dict]) -> str:
 
 
 def replace(text: str, name: str, body: str) -> str:
-    pat = re.compile(rf"(<!-- card:{name} -->\n).*?(\n<!-- /card:{name} -->)", re.S)
+    # The block may be empty (markers on consecutive lines) or hold an earlier table.
+    pat = re.compile(rf"(<!-- card:{name} -->\n)(?:.*?\n)?(<!-- /card:{name} -->)", re.S)
     if not pat.search(text):
         raise ValueError(f"models/README.md has no <!-- card:{name} --> ... <!-- /card:{name} --> block")
-    return pat.sub(lambda m: m.group(1) + body + m.group(2), text)
+    return pat.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
 def main(argv=None) -> int:
@@ -96,10 +117,12 @@ def main(argv=None) -> int:
         text = replace(text, "training", training_table(shipped + manifests(args.ablation)))
         if args.bench:
             text = replace(text, "latency", latency_table(json.loads(args.bench.read_text())))
+        benches = [json.loads(f.read_text()) for f in (args.bench, args.ablation_bench) if f]
         if args.ablation:
-            text = replace(text, "ablation", quality_table(manifests(args.ablation)))
+            others = manifests(args.ablation)
+            text = replace(text, "ablation", ablation_table(shipped + others, benches) + "\n\n" + quality_table(others))
         if args.ablation_bench:
-            text = replace(text, "ablation-latency", latency_table(json.loads(args.ablation_bench.read_text())))
+            text = replace(text, "ablation-latency", latency_table(benches[-1]))
         args.card.write_text(text)
     except (OSError, ValueError, KeyError) as e:
         print(f"card: {e}", file=sys.stderr)

@@ -2,8 +2,8 @@
 # From trained checkpoints to the shipped models and their card figures:
 #   models/training/ship.sh VARIANT...       (checkpoints in ~/.cache/linea/runs/VARIANT/ckpt.pt)
 # exports each to models/linea-VARIANT (float16 storage), evaluates it on the test split and stores the
-# figures in its manifest, then regenerates the golden fixtures (which include the shipped tokenizer's
-# vectors). Latency figures come from `npm run bench`; the card from card.py.
+# figures in its manifest. Then: fixtures.py (golden files, incl. the shipped tokenizer's vectors),
+# `npm run bench` (latency) and card.py (models/README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 py=../../.venv/bin/python

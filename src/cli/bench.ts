@@ -42,6 +42,8 @@ export async function runBench(argv: string[]): Promise<number> {
     threads: 'value',
     out: 'value',
     quick: 'bool',
+    int8: 'bool',
+    scenarios: 'bool',
   });
   const quick = args.flags.has('quick');
   const contexts = listFlag(

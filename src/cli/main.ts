@@ -13,6 +13,7 @@ const USAGE = `usage: linea <command> [options]
       [--model ID|DIR] [--multiline] [--max-tokens N] [--threads N] [--json]
   bench        per-token latency against context length, time to first suggestion, prefill, state size
       [--models ID,ID] [--contexts 256,1024,4096,16384,65536] [--reps N] [--threads N] [--out FILE] [--quick]
+      [--int8] (also the int8 step graph where a model has one) [--scenarios] (with --quick)
   eval DIR     line-completion exact match, edit similarity and latency over a seeded sample of files
       [--model ID|DIR] [--files N] [--seed S] [--threads N] [--json]
   models       list the installed models

@@ -1,0 +1,73 @@
+"""card.py: the model card's tables come from manifests and bench JSON, and the default-eligibility
+rule (64k/256 step ratio <= 1.1, state <= 2 MiB at 64k) is applied to the measured figures."""
+import json
+
+import card
+
+CARD = """# card
+<!-- card:training -->
+<!-- /card:training -->
+<!-- card:quality -->
+<!-- /card:quality -->
+<!-- card:latency -->
+<!-- /card:latency -->
+<!-- card:int8 -->
+<!-- /card:int8 -->
+<!-- card:ablation -->
+<!-- /card:ablation -->
+<!-- card:ablation-latency -->
+<!-- /card:ablation-latency -->
+"""
+
+
+def manifest(mid, variant, bpb, fixed, per_token):
+    return {"id": mid, "variant": variant, "parameters": 2_000_000, "decoder": "decoder", "step": "decoder_step",
+            "state_bytes": {"fixed": fixed, "per_token": per_token},
+            "metrics": {"bpb": bpb, "line_exact_match": 5.0, "line_edit_similarity": 20.0},
+            "training": {"tokens": 3_000_000, "iters": 1465, "seconds": 7200, "device": "cpu", "torch": "2.x",
+                         "batch_size": 8, "seq_len": 256}}
+
+
+def bench_row(mid, variant, ms256, ms64k, state64k):
+    pts = [{"context": 256, "stepMs": ms256, "ttfsMs": 16 * ms256, "stateBytes": 1000},
+           {"context": 65536, "stepMs": ms64k, "ttfsMs": 16 * ms64k, "stateBytes": state64k}]
+    return {"id": mid, "variant": variant, "points": pts, "ratio": ms64k / ms256, "prefillTokPerS": 900}
+
+
+def test_card_tables(tmp_path):
+    shipped, ablation = tmp_path / "models", tmp_path / "ablation"
+    for folder, m in [(shipped, manifest("m-softmax", "softmax", 2.0, 0, 4096)),
+                      (shipped, manifest("m-delta", "deltanet", 2.1, 80_000, 0)),
+                      (ablation, manifest("m-decay", "decay", 2.4, 70_000, 0))]:
+        (folder / m["id"]).mkdir(parents=True)
+        (folder / m["id"] / "manifest.json").write_text(json.dumps(m))
+    bench = {"contexts": [256, 65536], "rows": [bench_row("m-softmax", "softmax", 1.0, 30.0, 4096 * 65536),
+                                                 bench_row("m-delta", "deltanet", 2.0, 2.1, 80_000)]}
+    abench = {"contexts": [256, 65536], "rows": [bench_row("m-decay", "decay", 1.5, 1.8, 70_000)]}
+    (tmp_path / "b.json").write_text(json.dumps(bench))
+    (tmp_path / "a.json").write_text(json.dumps(abench))
+    (tmp_path / "README.md").write_text(CARD)
+    rc = card.main(["--models", str(shipped), "--card", str(tmp_path / "README.md"), "--bench", str(tmp_path / "b.json"),
+                    "--ablation", str(ablation), "--ablation-bench", str(tmp_path / "a.json")])
+    assert rc == 0
+    text = (tmp_path / "README.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines() if line.startswith("| m-")}
+    ablation_block = text.split("<!-- card:ablation -->")[1].split("<!-- /card:ablation -->")[0]
+    delta = next(line for line in ablation_block.splitlines() if line.startswith("| m-delta"))
+    decay = next(line for line in ablation_block.splitlines() if line.startswith("| m-decay"))
+    soft = next(line for line in ablation_block.splitlines() if line.startswith("| m-softmax"))
+    assert "+5.0%" in delta and delta.rstrip().endswith("yes |")
+    assert "1.20" in decay and decay.rstrip().endswith("no |")  # 1.8 / 1.5 > 1.1
+    assert soft.rstrip().endswith("no |") and "256.0 MiB" in soft  # a KV cache at 64k
+    assert "2.0 h" in text and "3.0M" in text  # training table
+    assert "m-softmax" in rows
+    # A second run replaces the tables instead of adding to them.
+    assert card.main(["--models", str(shipped), "--card", str(tmp_path / "README.md")]) == 0
+    assert (tmp_path / "README.md").read_text().count("| m-delta | deltanet | 2.00M") == 1
+
+
+def test_card_names_a_missing_block(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("# no markers\n")
+    (tmp_path / "models").mkdir()
+    assert card.main(["--models", str(tmp_path / "models"), "--card", str(tmp_path / "README.md")]) == 2
+    assert "card:quality" in capsys.readouterr().err
