@@ -14,6 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import onnx
+from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from evaluate import Evaluator, sample_records
@@ -22,10 +25,39 @@ from export import ExportError, write_manifest
 AGREEMENT_FLOOR = 99.0  # percent of positions where int8 and fp32 pick the same next token
 
 
+def fold_weight_casts(model: onnx.ModelProto) -> int:
+    """float16 storage is read through Cast nodes, which hide the weights from the quantizer (it only
+    quantizes MatMuls whose weight is an initializer): turn each Cast of a float16 initializer into a
+    float32 initializer. Returns how many were folded."""
+    inits = {i.name: i for i in model.graph.initializer}
+    kept, folded = [], 0
+    for n in model.graph.node:
+        src = inits.get(n.input[0]) if n.op_type == "Cast" and n.input else None
+        if src is not None and src.data_type == onnx.TensorProto.FLOAT16:
+            w = numpy_helper.to_array(src).astype(np.float32)
+            model.graph.initializer.append(numpy_helper.from_array(w, n.output[0]))
+            folded += 1
+        else:
+            kept.append(n)
+    used = {x for n in kept for x in n.input}
+    dead = [i for i in model.graph.initializer if i.name not in used and i.data_type == onnx.TensorProto.FLOAT16]
+    for i in dead:
+        model.graph.initializer.remove(i)
+    del model.graph.node[:]
+    model.graph.node.extend(kept)
+    return folded
+
+
 def make(folder: Path, corpus: Path, positions: int) -> float:
     man = json.loads((folder / "manifest.json").read_text())
     src, dst = folder / man["graphs"]["decoder_step"]["file"], folder / "decoder_step_int8.onnx"
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, use_external_data_format=False)
+    model = onnx.load(str(src), load_external_data=True)
+    fold_weight_casts(model)
+    quantize_dynamic(model, str(dst), weight_type=QuantType.QInt8, use_external_data_format=False)
+    ops = {n.op_type for n in onnx.load(str(dst), load_external_data=False).graph.node}
+    if not ops & {"MatMulInteger", "DynamicQuantizeLinear", "QGemm"}:
+        dst.unlink()
+        raise ExportError(f"{src.name}: the quantizer found no weight to quantize")
     g = dict(man["graphs"]["decoder_step"])
     g.update(file=dst.name, external_data=[])
     man["graphs"]["decoder_step_int8"] = g
