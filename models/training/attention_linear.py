@@ -126,6 +126,16 @@ def delta_chunk(q, k, v, beta, g, s, n_terms: int):
     return out, s
 
 
+@fp32_core
+def delta_token(q, k, v, beta, g, s):
+    """One token of the gated delta rule: the same recurrence as delta_chunk with T = 1, without the
+    chunk's masks and products, so the decoding graph is a handful of small ops per layer."""
+    s = torch.exp(g)[..., None] * s  # (B, H, dk, dv) decayed
+    w = beta[..., None] * (v - k @ s)  # (B, H, 1, dv)
+    s = s + k.transpose(-1, -2) @ w  # (B, H, dk, dv)
+    return q @ s, s  # (B, H, 1, dv)
+
+
 class GatedDeltaNet(Mixer):
     """`deltanet`: the gated delta rule with a short convolution, per-head output norm and SiLU output gate."""
 
@@ -158,10 +168,13 @@ class GatedDeltaNet(Mixer):
         beta = torch.sigmoid(self.beta(x)).transpose(1, 2)  # (B, H, T)
         g = (-torch.exp(self.a_log) * softplus(self.alpha(x) + self.dt_bias)).transpose(1, 2)  # (B, H, T) <= 0
         t = x.shape[1]
-        # The chunk graph must serve any T <= max_chunk; the fixed T = 1 step graph needs one term.
-        span = (self.export_t or self.max_chunk) if torch.jit.is_tracing() else t
-        n_terms = max(1, math.ceil(math.log2(max(span, 2))))
-        out, s = delta_chunk(q, k, v, beta, g, state[0], n_terms)
+        if (self.export_t if torch.jit.is_tracing() else t) == 1:
+            out, s = delta_token(q, k, v, beta, g, state[0])
+        else:
+            # The chunk graph must serve any T <= max_chunk.
+            span = (self.export_t or self.max_chunk) if torch.jit.is_tracing() else t
+            n_terms = max(1, math.ceil(math.log2(max(span, 2))))
+            out, s = delta_chunk(q, k, v, beta, g, state[0], n_terms)
         out = self.norm(out.to(x.dtype))  # (B, H, T, hd)
         y = merge_heads(out) * F.silu(self.gate(x))
         return self.drop(self.proj(y)), [s, past]
