@@ -2,7 +2,7 @@
 // 16-token suggestion, prefill throughput, state size; then the typing and many-documents scenarios.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { measureContext, measurePrefill, median, type ContextPoint } from '../engine/bench';
+import { measureContext, measurePrefill, median, warmUp, type ContextPoint } from '../engine/bench';
 import { Engine } from '../engine/engine';
 import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
 import { OrtModel } from '../engine/runtime';
@@ -76,6 +76,10 @@ export async function runBench(argv: string[]): Promise<number> {
     const session = await OrtModel.load(folder, runtime, true, step);
     const m = session.manifest;
     const tok = BpeTokenizer.load(path.join(folder, m.tokenizer.file));
+    const warm = await warmUp(session);
+    console.error(
+      `bench: ${m.id} warm-up ${warm.runs} runs, step ${fmt(warm.firstMs, 2)} -> ${fmt(warm.lastMs, 2)} ms`,
+    );
     const points: ContextPoint[] = [];
     for (const n of contexts) {
       // A growing state (KV cache) is copied in and out of every run: fewer reps where it is huge.

@@ -1,5 +1,6 @@
 // The completion engine: documents, their recurrent states, the encoder memory, and the path from
 // "text and a cursor" to "the text to suggest". Runs in plain Node (tests, CLI) and in the worker.
+import { warmUp } from './bench';
 import { generate, yieldToEvents, type StopReason } from './decode';
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
@@ -25,6 +26,9 @@ export interface EngineOptions {
   encoderDebounceMs: number;
   /** Re-read the piece at the cursor and force the first tokens to reproduce it (token healing). */
   heal: boolean;
+  /** After load, run the model in the background for up to this long (ms) so that V8 has compiled
+   * onnxruntime's hot WASM functions before the first completion; 0 for one-shot use (the CLI). */
+  warmUpMs: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -35,6 +39,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   catchUpLimit: 1 << 18,
   encoderDebounceMs: 300,
   heal: true,
+  warmUpMs: 0,
 };
 
 export interface CompleteOptions {
@@ -114,7 +119,22 @@ export class Engine {
     this.tokenBytes = [];
     for (let i = 0; i < vocab; i++) this.tokenBytes.push(binary(tokenizer.tokenBytes(i)));
     this.banned = new Set([tokenizer.hole, tokenizer.pad]);
+    if (this.options.warmUpMs > 0) {
+      this.enqueue(async () => {
+        // Each run takes the lock separately, so a completion waits for one run at most.
+        this.warmUpResult = await warmUp(
+          session,
+          this.options.warmUpMs,
+          500,
+          (fn) => this.lock.with(Priority.Background, fn),
+          () => this.disposed,
+        );
+      });
+    }
   }
+
+  /** Step ms before and after the background warm-up, once it has run. */
+  warmUpResult: { firstMs: number; lastMs: number; runs: number } | null = null;
 
   get manifest() {
     return this.session.manifest;

@@ -138,7 +138,7 @@ export class EngineHost implements vscode.Disposable {
       const info = await this.client.load({
         folder: target.folder,
         runtime: { threads, wasmPaths: path.join(this.extensionPath, 'dist') },
-        engine: { memoryBudgetBytes: this.settings.memoryBudgetMB * 1024 * 1024 },
+        engine: { memoryBudgetBytes: this.settings.memoryBudgetMB * 1024 * 1024, warmUpMs: 3000 },
       });
       this.loadedFolder = target.folder;
       this.synced.clear(); // a new engine in the worker starts without documents

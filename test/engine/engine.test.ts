@@ -92,6 +92,19 @@ test('typing after a warm completion re-reads only the new tokens', async () => 
   await engine.dispose();
 });
 
+test('the background warm-up runs the model and yields to a completion', async () => {
+  const engine = await tinyEngine('deltanet', { ...SMALL, warmUpMs: 400 });
+  engine.open('doc', SOURCE);
+  // A completion asked for while the warm-up runs is served (it waits for one run at most).
+  const r = await engine.complete('doc', 200, { maxTokens: 2 });
+  assert.notEqual(r.stop, 'cancelled');
+  assert.ok(r.timings.totalMs < 5000, `completion took ${r.timings.totalMs} ms`);
+  await engine.idle();
+  const w = engine.warmUpResult;
+  assert.ok(w && w.runs >= 9 && Number.isFinite(w.lastMs), JSON.stringify(w));
+  await engine.dispose();
+});
+
 test('a far edit serves the next completion at once from a stale state, then catches up', async () => {
   const engine = await tinyEngine('decay', { ...SMALL, syncReadLimit: 64 });
   engine.open('doc', SOURCE);
