@@ -74,12 +74,19 @@ export async function warmUp(
   return { firstMs: first, lastMs: last, runs };
 }
 
-export async function measureContext(
+/** Raw timings at one context: single-token steps and 16-token suggestions (ms). */
+export interface ContextSamples {
+  steps: number[];
+  ttfs: number[];
+  stateBytes: number;
+}
+
+export async function sampleContext(
   session: ModelSession,
   context: number,
   reps: number,
   suggestionTokens = 16,
-): Promise<ContextPoint> {
+): Promise<ContextSamples> {
   const memory = await session.nullMemory();
   const start = session.syntheticState(context);
   const token = session.manifest.tokenizer.eos - 1;
@@ -99,7 +106,25 @@ export async function measureContext(
     argmax(res.logits);
     ttfs.push(now() - t);
   }
-  return { context, stepMs: median(steps), ttfsMs: median(ttfs), stateBytes: start.bytes };
+  return { steps, ttfs, stateBytes: start.bytes };
+}
+
+export function toPoint(context: number, samples: ContextSamples[]): ContextPoint {
+  return {
+    context,
+    stepMs: median(samples.flatMap((s) => s.steps)),
+    ttfsMs: median(samples.flatMap((s) => s.ttfs)),
+    stateBytes: samples[0].stateBytes,
+  };
+}
+
+export async function measureContext(
+  session: ModelSession,
+  context: number,
+  reps: number,
+  suggestionTokens = 16,
+): Promise<ContextPoint> {
+  return toPoint(context, [await sampleContext(session, context, reps, suggestionTokens)]);
 }
 
 /** Tokens per second of prefill in chunks of `chunk` from an empty state. */
