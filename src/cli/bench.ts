@@ -11,8 +11,7 @@ import {
   type ContextPoint,
   type ContextSamples,
 } from '../engine/bench';
-import { Engine } from '../engine/engine';
-import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
+import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engine/models';
 import { OrtModel } from '../engine/runtime';
 import { BpeTokenizer } from '../engine/tokenizer';
 import { intFlag, listFlag, parseArgs } from './args';
@@ -174,9 +173,7 @@ function printTable(rows: string[][]): void {
 
 /** Typing one character at the end of a warm 50,000-line file re-reads only the new tokens. */
 async function typingScenario(folder: string, runtime: { threads: number; wasmPaths?: string }) {
-  const session = await OrtModel.load(folder, runtime);
-  const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
-  const engine = new Engine(session, tok, { syncReadLimit: Number.MAX_SAFE_INTEGER });
+  const engine = await openEngine(folder, runtime, { syncReadLimit: Number.MAX_SAFE_INTEGER });
   const text = realCode(50_000) + '\nfunction ';
   engine.open('big', text);
   let cursor = text.length;
@@ -205,10 +202,8 @@ async function typingScenario(folder: string, runtime: { threads: number; wasmPa
 
 /** 100 open documents with completions in each: total state memory against the budget. */
 async function documentsScenario(folder: string, runtime: { threads: number; wasmPaths?: string }) {
-  const session = await OrtModel.load(folder, runtime);
-  const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
   const budget = 64 * 1024 * 1024;
-  const engine = new Engine(session, tok, { memoryBudgetBytes: budget });
+  const engine = await openEngine(folder, runtime, { memoryBudgetBytes: budget });
   const code = realCode(20_000).split('\n');
   let peak = 0;
   for (let i = 0; i < 100; i++) {

@@ -2,18 +2,16 @@
 import * as path from 'node:path';
 import type { CompareParams, CompareRow } from '../worker/protocol';
 import { measureContext } from './bench';
-import { Engine } from './engine';
-import { OrtModel } from './runtime';
-import { BpeTokenizer } from './tokenizer';
+import type { Engine } from './engine';
+import { openEngine } from './models';
 
 export async function compareModels(params: CompareParams): Promise<CompareRow[]> {
   const rows: CompareRow[] = [];
   for (const folder of params.folders) {
     let engine: Engine | null = null;
     try {
-      const session = await OrtModel.load(folder, params.runtime);
-      const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
-      engine = new Engine(session, tok, { syncReadLimit: 2048 });
+      engine = await openEngine(folder, params.runtime, { syncReadLimit: 2048 });
+      const session = engine.session;
       engine.open('compare', params.text);
       engine.setCursor('compare', params.offset);
       await engine.flushEncoder('compare');

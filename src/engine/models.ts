@@ -1,7 +1,10 @@
 // Where models live and which one is the default.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { Engine, type EngineOptions } from './engine';
 import { discoverModels, type ModelEntry } from './manifest';
+import { OrtModel, type RuntimeOptions } from './runtime';
+import { BpeTokenizer } from './tokenizer';
 
 /** The shipped model the CLI and the extension use unless told otherwise. */
 export const DEFAULT_MODEL_ID = 'linea-deltanet';
@@ -20,4 +23,15 @@ export function resolveModel(idOrPath: string, roots: string[]): string {
 
 export function listModels(roots: string[]): ModelEntry[] {
   return discoverModels(roots);
+}
+
+/** A model folder's sessions and tokenizer, ready to complete. */
+export async function openEngine(
+  folder: string,
+  runtime: RuntimeOptions,
+  options: Partial<EngineOptions> = {},
+): Promise<Engine> {
+  const session = await OrtModel.load(folder, runtime);
+  const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
+  return new Engine(session, tok, options);
 }

@@ -130,14 +130,14 @@ export class EngineHost implements vscode.Disposable {
       });
     }
     this.setStatus({ kind: 'loading', model: target.wanted });
-    const threads = effectiveThreads(this.settings, os.cpus().length);
+    const runtime = this.runtime();
     let note: string | undefined;
     if (this.settings.backend === 'webgpu')
       note = 'WebGPU is not available in this build; using WASM';
     try {
       const info = await this.client.load({
         folder: target.folder,
-        runtime: { threads, wasmPaths: path.join(this.extensionPath, 'dist') },
+        runtime,
         engine: { memoryBudgetBytes: this.settings.memoryBudgetMB * 1024 * 1024, warmUpMs: 3000 },
       });
       this.loadedFolder = target.folder;
@@ -147,7 +147,7 @@ export class EngineHost implements vscode.Disposable {
       if (active) this.syncCursor(active);
       this.log.info(
         `loaded ${info.manifest.id} (${info.manifest.variant}, ${(info.manifest.parameters / 1e6).toFixed(1)}M parameters) ` +
-          `on ${info.backend} with ${threads} threads in ${info.loadMs.toFixed(0)} ms`,
+          `on ${info.backend} with ${runtime.threads} threads in ${info.loadMs.toFixed(0)} ms`,
       );
       if (note) this.log.warn(note);
       this.setStatus({ kind: 'ready', manifest: info.manifest, backend: info.backend, note });
@@ -225,12 +225,13 @@ export class EngineHost implements vscode.Disposable {
     const folders = this.models()
       .filter((m) => m.manifest)
       .map((m) => m.folder);
+    return this.client.compare({ ...params, folders, runtime: this.runtime() });
+  }
+
+  /** onnxruntime-web's threads and its WASM files, shipped in the extension's dist/. */
+  private runtime() {
     const threads = effectiveThreads(this.settings, os.cpus().length);
-    return this.client.compare({
-      ...params,
-      folders,
-      runtime: { threads, wasmPaths: path.join(this.extensionPath, 'dist') },
-    });
+    return { threads, wasmPaths: path.join(this.extensionPath, 'dist') };
   }
 
   dispose(): void {

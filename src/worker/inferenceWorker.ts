@@ -1,12 +1,10 @@
 // The inference worker: owns the engine (tokenizer, onnxruntime sessions, document states) so that
 // tokenizing a 20 MB file or running the model never blocks the extension host's event loop.
-import * as path from 'node:path';
 import { parentPort } from 'node:worker_threads';
-import { Engine } from '../engine/engine';
+import type { Engine } from '../engine/engine';
 import { compareModels } from '../engine/compare';
-import { OrtModel } from '../engine/runtime';
+import { openEngine } from '../engine/models';
 import { installNetworkGuard } from '../engine/networkGuard';
-import { BpeTokenizer } from '../engine/tokenizer';
 import type { Envelope, LoadParams, ModelInfo, Reply } from './protocol';
 
 if (!parentPort) throw new Error('inferenceWorker.js must run in a worker thread');
@@ -20,9 +18,8 @@ const cancelled = new Set<number>();
 
 async function load(params: LoadParams): Promise<ModelInfo> {
   const t0 = performance.now();
-  const session = await OrtModel.load(params.folder, params.runtime);
-  const tok = BpeTokenizer.load(path.join(params.folder, session.manifest.tokenizer.file));
-  const next = new Engine(session, tok, params.engine);
+  const next = await openEngine(params.folder, params.runtime, params.engine);
+  const session = next.session;
   next.onBackgroundError = (e) => console.error('linea worker: background job failed:', e);
   const old = engine;
   engine = next;

@@ -1,9 +1,8 @@
 // Shared by the engine tests: paths to the golden fixtures and a loader for the tiny models.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Engine, type EngineOptions } from '../../src/engine/engine';
-import { OrtModel } from '../../src/engine/runtime';
-import { BpeTokenizer } from '../../src/engine/tokenizer';
+import type { Engine, EngineOptions } from '../../src/engine/engine';
+import { openEngine } from '../../src/engine/models';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -33,10 +32,7 @@ export async function tinyEngine(
   variant: string,
   options: Partial<EngineOptions> = {},
 ): Promise<Engine> {
-  const folder = fixtureFolder(variant);
-  const session = await OrtModel.load(folder, { threads: 1 });
-  const tok = BpeTokenizer.load(path.join(folder, 'tokenizer.json'));
-  return new Engine(session, tok, options);
+  return openEngine(fixtureFolder(variant), { threads: 1 }, options);
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
