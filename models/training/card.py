@@ -116,14 +116,16 @@ def main(argv=None) -> int:
         text = replace(text, "quality", quality_table(shipped))
         text = replace(text, "int8", int8_table(shipped))
         text = replace(text, "training", training_table(shipped + manifests(args.ablation)))
-        if args.bench:
-            text = replace(text, "latency", latency_table(json.loads(args.bench.read_text())))
-        benches = [json.loads(f.read_text()) for f in (args.bench, args.ablation_bench) if f]
+        bench = json.loads(args.bench.read_text()) if args.bench else None
+        ablation_bench = json.loads(args.ablation_bench.read_text()) if args.ablation_bench else None
+        benches = [b for b in (bench, ablation_bench) if b]
+        if bench:
+            text = replace(text, "latency", latency_table(bench))
         if args.ablation:
             others = manifests(args.ablation)
             text = replace(text, "ablation", ablation_table(shipped + others, benches) + "\n\n" + quality_table(others))
-        if args.ablation_bench:
-            text = replace(text, "ablation-latency", latency_table(benches[-1]))
+        if ablation_bench:
+            text = replace(text, "ablation-latency", latency_table(ablation_bench))
         args.card.write_text(text)
     except (OSError, ValueError, KeyError) as e:
         print(f"card: {e}", file=sys.stderr)

@@ -91,30 +91,14 @@ export async function runEval(argv: string[]): Promise<number> {
     files: n,
     exactMatch: (100 * rows.filter((r) => r.em).length) / n,
     editSimilarity: rows.reduce((a, r) => a + r.es, 0) / n,
-    completionMs: {
-      p50: percentile(
-        rows.map((r) => r.ms),
-        50,
-      ),
-      p90: percentile(
-        rows.map((r) => r.ms),
-        90,
-      ),
-      p99: percentile(
-        rows.map((r) => r.ms),
-        99,
-      ),
-    },
-    stepMs: {
-      p50: percentile(
-        rows.map((r) => r.stepMs),
-        50,
-      ),
-      p90: percentile(
-        rows.map((r) => r.stepMs),
-        90,
-      ),
-    },
+    completionMs: percentiles(
+      rows.map((r) => r.ms),
+      [50, 90, 99] as const,
+    ),
+    stepMs: percentiles(
+      rows.map((r) => r.stepMs),
+      [50, 90] as const,
+    ),
   };
   if (args.flags.has('json')) console.log(JSON.stringify({ summary, rows }, null, 2));
   else {
@@ -127,4 +111,9 @@ export async function runEval(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/** { p50: ..., p90: ... } of `xs` for the given percentiles. */
+function percentiles<P extends number>(xs: number[], ps: readonly P[]): Record<`p${P}`, number> {
+  return Object.fromEntries(ps.map((p) => [`p${p}`, percentile(xs, p)])) as Record<`p${P}`, number>;
 }

@@ -1,5 +1,6 @@
 // Measurements shared by `linea bench` and the comparison view: per-token step latency against
 // context length, time to a 16-token suggestion, prefill throughput and state size.
+import { GREEDY, pickToken } from './sampling';
 import type { DecoderState, ModelSession } from './session';
 
 export interface ContextPoint {
@@ -25,12 +26,8 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-/** Greedy argmax, the cost the real decoder pays per token besides the model run. */
-function argmax(logits: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
-}
+/** The decoder's own greedy pick: the cost it pays per token besides the model run. */
+const argmax = (logits: Float32Array) => pickToken(logits, null, GREEDY, () => 0);
 
 /**
  * Runs the step graph (and a short prefill chunk) until its time stops improving. V8 first runs
@@ -58,9 +55,13 @@ export async function warmUp(
   while (!stop() && now() - t0 < maxMs) {
     const times: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const t = now();
-      state = (await lock(() => session.run([token], state, memory))).state;
-      times.push(now() - t);
+      // Timed inside the lock: a completion that holds it is not the step's cost.
+      state = await lock(async () => {
+        const t = now();
+        const r = await session.run([token], state, memory);
+        times.push(now() - t);
+        return r.state;
+      });
     }
     state = (await lock(() => session.run(chunk, session.initState(), memory))).state;
     runs += 9;
