@@ -7,7 +7,14 @@ const path = require('node:path');
 const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 const ortDist = path.join(__dirname, 'node_modules', 'onnxruntime-web', 'dist');
-const WASM_FILES = ['ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+// The plain build's files run the WASM provider; the asyncify ones are the WebGPU build's (only the
+// platform VSIXes ship them, with Dawn).
+const WASM_FILES = [
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
+  'ort-wasm-simd-threaded.asyncify.mjs',
+  'ort-wasm-simd-threaded.asyncify.wasm',
+];
 
 /** @type {import('esbuild').BuildOptions} */
 const common = {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond `npm ci`, idempotently: PyTorch (Debian's CPU build) and the pinned
-# Python packages in .venv. Safe to run again; each step is skipped when already done.
+# Installs what the tests need beyond `npm ci`, idempotently: PyTorch (Debian's CPU build), Mesa for the
+# software WebGPU adapter, the pinned Python packages in .venv. Each step is skipped when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 apt_need=()
 /usr/bin/python3 -c 'import torch' 2>/dev/null || apt_need+=(python3-torch libopenblas0-pthread)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || apt_need+=(python3-venv)
+# Mesa's EGL + llvmpipe: the software WebGPU adapter (Dawn's OpenGL ES backend) the WebGPU parity tests run on.
+for pkg in libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || apt_need+=("$pkg")
+done
 if [ ${#apt_need[@]} -gt 0 ]; then
   echo "setup: apt-get install ${apt_need[*]}"
   as_root apt-get update -q

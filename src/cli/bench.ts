@@ -12,9 +12,10 @@ import {
   type ContextSamples,
 } from '../engine/bench';
 import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engine/models';
-import { OrtModel } from '../engine/runtime';
+import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime';
 import { BpeTokenizer } from '../engine/tokenizer';
-import { intFlag, listFlag, parseArgs } from './args';
+import { installWebGpu, type GpuInfo } from '../engine/webgpu';
+import { intFlag, listFlag, parseArgs, UsageError } from './args';
 import { modelRoots, repoRoot, wasmPaths } from './main';
 
 interface ModelRow {
@@ -52,6 +53,9 @@ export async function runBench(argv: string[]): Promise<number> {
     quick: 'bool',
     int8: 'bool',
     scenarios: 'bool',
+    backends: 'value',
+    dawn: 'value',
+    'prefill-tokens': 'value',
   });
   const quick = args.flags.has('quick');
   const contexts = listFlag(
@@ -61,7 +65,10 @@ export async function runBench(argv: string[]): Promise<number> {
   );
   const reps = intFlag(args, 'reps', quick ? 5 : 20, 1);
   const threads = intFlag(args, 'threads', 2, 1);
-  const runtime = { threads, wasmPaths: wasmPaths() };
+  const dawn = ((args.flags.get('dawn') as string | undefined) ?? '').split(',').filter((f) => f);
+  const runtime = { threads, wasmPaths: wasmPaths(), webgpu: { dawn } };
+  const { backends, gpu } = await pickBackends(args.flags.get('backends'), runtime.webgpu);
+  const prefillTokens = intFlag(args, 'prefill-tokens', 4096, 16);
   const wanted = args.flags.get('models');
   const folders =
     typeof wanted === 'string'
@@ -80,41 +87,50 @@ export async function runBench(argv: string[]): Promise<number> {
     runs.push({ folder, step: args.flags.has('int8') && hasInt8 ? 'decoder_step' : undefined });
     if (args.flags.has('int8') && hasInt8) runs.push({ folder, step: 'decoder_step_int8' });
   }
-  for (const { folder, step } of runs) {
-    const session = await OrtModel.load(folder, runtime, true, step);
-    const m = session.manifest;
-    const tok = BpeTokenizer.load(path.join(folder, m.tokenizer.file));
-    const warm = await warmUp(session, 8000, 3000);
-    console.error(
-      `bench: ${m.id} warm-up ${warm.runs} runs, step ${fmt(warm.firstMs, 2)} -> ${fmt(warm.lastMs, 2)} ms`,
-    );
-    // Contexts are visited round-robin, so a slow minute on a shared machine lands on all of them
-    // instead of tilting the long/short ratio.
-    const samples: ContextSamples[][] = contexts.map(() => []);
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [i, n] of contexts.entries()) {
-        // A growing state (KV cache) is copied in and out of every run: fewer reps where it is huge.
-        const r = m.state_bytes.per_token * n > 64e6 ? Math.max(3, Math.floor(reps / 4)) : reps;
-        samples[i].push(await sampleContext(session, n, Math.max(1, Math.ceil(r / ROUNDS))));
+  for (const { folder, step } of runs)
+    for (const backend of backends) {
+      // (the WebGPU build's WASM is compiled in V8's baseline tier: see withBaselineWasm)
+      const session =
+        backend === 'wasm'
+          ? await OrtModel.load(folder, runtime, true, step)
+          : await withBaselineWasm(async () => {
+              const s = await OrtModel.load(folder, runtime, true, step, backend);
+              await s.run([1], s.initState(), await s.nullMemory());
+              return s;
+            });
+      const m = session.manifest;
+      const tok = BpeTokenizer.load(path.join(folder, m.tokenizer.file));
+      const warm = await warmUp(session, 8000, 3000);
+      console.error(
+        `bench: ${m.id} on ${backend} warm-up ${warm.runs} runs, step ${fmt(warm.firstMs, 2)} -> ${fmt(warm.lastMs, 2)} ms`,
+      );
+      // Contexts are visited round-robin, so a slow minute on a shared machine lands on all of them
+      // instead of tilting the long/short ratio.
+      const samples: ContextSamples[][] = contexts.map(() => []);
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const [i, n] of contexts.entries()) {
+          // A growing state (KV cache) is copied in and out of every run: fewer reps where it is huge.
+          const r = m.state_bytes.per_token * n > 64e6 ? Math.max(3, Math.floor(reps / 4)) : reps;
+          samples[i].push(await sampleContext(session, n, Math.max(1, Math.ceil(r / ROUNDS))));
+        }
       }
+      const points = contexts.map((n, i) => toPoint(n, samples[i]));
+      const ids = tok.encode(code).slice(0, prefillTokens);
+      const prefill = await measurePrefill(session, ids, m.limits.max_chunk);
+      rows.push({
+        id: step?.endsWith('int8') ? `${m.id} (int8 step)` : m.id,
+        variant: m.variant,
+        parameters: m.parameters,
+        backend: session.backend,
+        points,
+        prefillTokPerS: prefill,
+        ratio: points[points.length - 1].stepMs / points[0].stepMs,
+        stateBytesFixed: m.state_bytes.fixed,
+        stateBytesPerToken: m.state_bytes.per_token,
+      });
+      await session.release();
+      console.error(`bench: ${m.id} on ${backend} done`);
     }
-    const points = contexts.map((n, i) => toPoint(n, samples[i]));
-    const ids = tok.encode(code).slice(0, 4096);
-    const prefill = await measurePrefill(session, ids, m.limits.max_chunk);
-    rows.push({
-      id: step?.endsWith('int8') ? `${m.id} (int8 step)` : m.id,
-      variant: m.variant,
-      parameters: m.parameters,
-      backend: session.backend,
-      points,
-      prefillTokPerS: prefill,
-      ratio: points[points.length - 1].stepMs / points[0].stepMs,
-      stateBytesFixed: m.state_bytes.fixed,
-      stateBytesPerToken: m.state_bytes.per_token,
-    });
-    await session.release();
-    console.error(`bench: ${m.id} done`);
-  }
 
   const head = [
     'model',
@@ -141,6 +157,19 @@ export async function runBench(argv: string[]): Promise<number> {
     '\nPer-token decoder step (ms, median) against context length; ttfs16 = warm state to a 16-token suggestion (ms)\n',
   );
   printTable([head, ...table]);
+  if (gpu) {
+    console.log(
+      `\nWebGPU adapter: ${gpu.description}${gpu.software ? ' (software: correctness only)' : ''}`,
+    );
+    for (const r of rows.filter((x) => x.backend === 'webgpu')) {
+      const w = rows.find((x) => x.id === r.id && x.backend === 'wasm');
+      if (!w) continue;
+      console.log(
+        `${r.id}: WebGPU/WASM prefill ${fmt(r.prefillTokPerS / w.prefillTokPerS, 2)}x, ` +
+          `step@${contexts[0]} ${fmt(w.points[0].stepMs / r.points[0].stepMs, 2)}x`,
+      );
+    }
+  }
 
   const scenarios: Record<string, unknown> = {};
   if (!quick || args.flags.has('scenarios')) {
@@ -154,13 +183,39 @@ export async function runBench(argv: string[]): Promise<number> {
   writeFileSync(
     out,
     JSON.stringify(
-      { date: new Date().toISOString(), threads, contexts, rows, scenarios },
+      { date: new Date().toISOString(), threads, contexts, prefillTokens, gpu, rows, scenarios },
       null,
       2,
     ) + '\n',
   );
   console.log(`\nwrote ${out}`);
   return 0;
+}
+
+/** --backends wasm,webgpu | auto (default: WebGPU too where a hardware adapter answers). */
+async function pickBackends(
+  flag: string | true | undefined,
+  webgpu: { dawn: string[] },
+): Promise<{ backends: BackendName[]; gpu: GpuInfo | null }> {
+  const asked = typeof flag === 'string' && flag !== 'auto' ? flag.split(',') : null;
+  for (const b of asked ?? []) {
+    if (b !== 'wasm' && b !== 'webgpu') throw new UsageError(`--backends: unknown backend "${b}"`);
+  }
+  if (asked && !asked.includes('webgpu')) return { backends: ['wasm'], gpu: null };
+  try {
+    const gpu = await installWebGpu(webgpu);
+    if (gpu.software && !asked) {
+      console.error(
+        `bench: webgpu skipped: ${gpu.description} is a software rasterizer (--backends wasm,webgpu to time it anyway)`,
+      );
+      return { backends: ['wasm'], gpu: null };
+    }
+    return { backends: asked ? (asked as BackendName[]) : ['wasm', 'webgpu'], gpu };
+  } catch (e) {
+    if (asked) throw e;
+    console.error(`bench: webgpu skipped: ${(e as Error).message}`);
+    return { backends: ['wasm'], gpu: null };
+  }
 }
 
 function printTable(rows: string[][]): void {

@@ -2,6 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
+import type { RuntimeOptions } from '../engine/runtime';
+import { describePlan } from '../engine/session';
+import { installWebGpu } from '../engine/webgpu';
 import { EngineClient } from '../worker/client';
 import { parseArgs, intFlag, UsageError } from './args';
 import { runBench } from './bench';
@@ -11,13 +14,52 @@ const USAGE = `usage: linea <command> [options]
 
   complete FILE --line N --col M   print the suggestion at line N, column M (both 1-based) and its timings
       [--model ID|DIR] [--multiline] [--max-tokens N] [--threads N] [--json]
+      [--backend wasm|auto|webgpu] (default wasm; auto times both) [--dawn FLAGS]
   bench        per-token latency against context length, time to first suggestion, prefill, state size
       [--models ID,ID] [--contexts 256,1024,4096,16384,65536] [--reps N] [--threads N] [--out FILE] [--quick]
       [--int8] (also the int8 step graph where a model has one) [--scenarios] (with --quick)
+      [--backends wasm,webgpu] (default: WebGPU too where a hardware GPU answers)
+      [--prefill-tokens N] [--dawn FLAGS]
   eval DIR     line-completion exact match, edit similarity and latency over a seeded sample of files
       [--model ID|DIR] [--files N] [--seed S] [--threads N] [--json]
   models       list the installed models
+  gpu          the WebGPU adapter Linea would use, or why there is none [--dawn FLAGS] [--json]
+
+  FLAGS are Dawn's, comma-separated: backend=opengles runs on Mesa's software rasterizer
+  (headless Linux, for tests). LINEA_DAWN in the environment does the same for the extension.
 `;
+
+/** --backend and --dawn as runtime options. */
+function backendOptions(
+  args: ReturnType<typeof parseArgs>,
+): Pick<RuntimeOptions, 'backend' | 'webgpu'> {
+  const backend = (args.flags.get('backend') as string | undefined) ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'auto' && backend !== 'webgpu')
+    throw new UsageError(`--backend must be wasm, auto or webgpu, got ${backend}`);
+  const dawn = ((args.flags.get('dawn') as string | undefined) ?? '').split(',').filter((f) => f);
+  return { backend, webgpu: { dawn } };
+}
+
+async function gpu(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { dawn: 'value', json: 'bool' });
+  const { webgpu } = backendOptions(args);
+  const json = args.flags.has('json');
+  try {
+    const info = await installWebGpu(webgpu);
+    if (json) console.log(JSON.stringify(info, null, 2));
+    else {
+      console.log(`${info.description}${info.software ? ' (software rasterizer)' : ''}`);
+      console.log(
+        `shader-f16: ${info.features.includes('shader-f16') ? 'yes' : 'no'}; Dawn: ${info.addon}`,
+      );
+    }
+    return 0;
+  } catch (e) {
+    const msg = (e as Error).message;
+    console.log(json ? JSON.stringify({ error: msg }) : msg);
+    return 1;
+  }
+}
 
 export function repoRoot(): string {
   // dist/cli.js (bundle) or out/src/cli/main.js (tests)
@@ -64,6 +106,8 @@ async function complete(argv: string[]): Promise<number> {
     'max-tokens': 'value',
     threads: 'value',
     json: 'bool',
+    backend: 'value',
+    dawn: 'value',
   });
   const file = args.positional[0];
   if (!file) throw new UsageError('complete needs a FILE');
@@ -85,7 +129,11 @@ async function complete(argv: string[]): Promise<number> {
     const t0 = performance.now();
     const info = await client.load({
       folder,
-      runtime: { threads: intFlag(args, 'threads', 2, 1), wasmPaths: wasmPaths() },
+      runtime: {
+        threads: intFlag(args, 'threads', 2, 1),
+        wasmPaths: wasmPaths(),
+        ...backendOptions(args),
+      },
       engine: { syncReadLimit: Number.MAX_SAFE_INTEGER }, // the CLI reads the whole prefix exactly
     });
     await client.open(uri, text);
@@ -109,6 +157,7 @@ async function complete(argv: string[]): Promise<number> {
             offset,
             encodeMs,
             loadMs: info.loadMs,
+            backendReport: info.report,
             ...r,
           },
           null,
@@ -125,6 +174,10 @@ async function complete(argv: string[]): Promise<number> {
           `prefill ${r.timings.prefillMs.toFixed(0)} ms (${r.reread} tokens read), ` +
           `${perToken.toFixed(1)} ms/token, completion ${r.timings.totalMs.toFixed(0)} ms, total ${(performance.now() - t0).toFixed(0)} ms`,
       );
+      const rep = info.report;
+      if (rep && (rep.gpu || rep.note)) {
+        console.error(describePlan(rep).join('\n') + (rep.note ? `\n${rep.note}` : ''));
+      }
     }
     return 0;
   } finally {
@@ -158,6 +211,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runEval(rest);
       case 'models':
         return models();
+      case 'gpu':
+        return await gpu(rest);
       case undefined:
       case 'help':
       case '--help':

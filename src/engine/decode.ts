@@ -12,6 +12,8 @@ export interface GenerateParams {
   memory: EncoderMemory | null;
   /** Feeds one token; the engine serialises it with the other users of the session. */
   step: (id: number, state: DecoderState, memory: EncoderMemory | null) => Promise<StepResult>;
+  /** Frees a state decoding has moved past (its GPU buffers, when it has any). */
+  release?: (state: DecoderState) => void;
   /** Each token's bytes as a binary string (one char per byte), for healing and decoding. */
   tokenBytes: readonly string[];
   /** Ids never generated (hole, pad). */
@@ -106,9 +108,12 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     }
     if (ids.length >= p.maxTokens) break;
     const t0 = p.now();
-    result = await p.step(id, result.state, p.memory);
+    const prev = result.state;
+    result = await p.step(id, prev, p.memory);
+    p.release?.(prev);
     stepMs.push(p.now() - t0);
   }
+  p.release?.(result.state);
   const text = kept ?? bytesToText(bytes);
   return { text: remaining === '' ? text : '', ids, stop, stepMs };
 }

@@ -122,13 +122,16 @@ export class Engine {
     if (this.options.warmUpMs > 0) {
       this.enqueue(async () => {
         // Each run takes the lock separately, so a completion waits for one run at most.
+        const lock = <T>(fn: () => Promise<T>) => this.lock.with(Priority.Background, fn);
         this.warmUpResult = await warmUp(
           session,
           this.options.warmUpMs,
           500,
-          (fn) => this.lock.with(Priority.Background, fn),
+          lock,
           () => this.disposed,
         );
+        // Where each kind of run is faster (WebGPU or WASM), timed once WASM has tiered up.
+        await session.calibrate?.(lock, () => this.disposed);
       });
     }
   }
@@ -215,8 +218,12 @@ export class Engine {
     const gen = await generate({
       first,
       memory,
+      // Decoding feeds each state straight back in: on WebGPU it may stay in GPU buffers.
       step: (id, state, mem) =>
-        this.lock.with(Priority.Completion, () => this.session.run([id], state, mem)),
+        this.lock.with(Priority.Completion, () =>
+          this.session.run([id], state, mem, { transient: true }),
+        ),
+      release: (state) => this.session.releaseState?.(state),
       tokenBytes: this.tokenBytes,
       banned: this.banned,
       eos: this.tokenizer.eos,

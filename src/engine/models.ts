@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Engine, type EngineOptions } from './engine';
 import { discoverModels, type ModelEntry } from './manifest';
-import { OrtModel, type RuntimeOptions } from './runtime';
+import type { RuntimeOptions } from './runtime';
+import { ScheduledModel } from './scheduler';
 import { BpeTokenizer } from './tokenizer';
 
 /** The shipped model the CLI and the extension use unless told otherwise. */
@@ -25,13 +26,18 @@ export function listModels(roots: string[]): ModelEntry[] {
   return discoverModels(roots);
 }
 
-/** A model folder's sessions and tokenizer, ready to complete. */
+/**
+ * A model folder's sessions (on the backends `runtime` allows) and tokenizer, ready to complete.
+ * With a background warm-up the engine times the backends after it; without one (the CLI) that
+ * happens here, before the first completion.
+ */
 export async function openEngine(
   folder: string,
   runtime: RuntimeOptions,
   options: Partial<EngineOptions> = {},
 ): Promise<Engine> {
-  const session = await OrtModel.load(folder, runtime);
+  const session = await ScheduledModel.open(folder, runtime);
+  if (!options.warmUpMs) await session.calibrate();
   const tok = BpeTokenizer.load(path.join(folder, session.manifest.tokenizer.file));
   return new Engine(session, tok, options);
 }

@@ -1,41 +1,119 @@
 // The only module that imports onnxruntime-web: sessions, tensors, backend configuration.
+// Two builds of it: the plain one runs the WASM provider (it is 2-4x faster on the CPU than the
+// WebGPU build's asyncify WASM), the WebGPU build (loaded only when asked for) runs the GPU sessions.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
 import * as ort from 'onnxruntime-web';
 import type { GraphEntry, Manifest } from './manifest';
 import { ModelError, readManifest, verifyFiles } from './manifest';
-import type { DecoderState, EncoderMemory, ModelSession, StepResult } from './session';
+import type { DecoderState, EncoderMemory, ModelSession, RunOptions, StepResult } from './session';
+import type { WebGpuOptions } from './webgpu';
+
+export type BackendName = 'wasm' | 'webgpu';
 
 export interface RuntimeOptions {
   /** WASM threads (0 = onnxruntime's default: half the cores). */
   threads: number;
-  /** Folder holding ort-wasm-simd-threaded.{mjs,wasm} when running from a bundle. */
+  /** Folder holding onnxruntime's .mjs/.wasm files when running from a bundle. */
   wasmPaths?: string;
+  /** auto: WebGPU for the operations it runs faster, measured at load; default wasm. */
+  backend?: 'auto' | 'wasm' | 'webgpu';
+  webgpu?: WebGpuOptions;
 }
 
-let configured = false;
+type Ort = typeof ort;
+let gpuOrt: Ort | null = null;
+let runtimeOptions: RuntimeOptions | null = null;
 
 /** onnxruntime's env is global and fixed once the WASM module starts: configure it once. */
 export function configureRuntime(opts: RuntimeOptions): void {
-  if (configured) return;
-  configured = true;
-  ort.env.logLevel = 'error';
-  if (opts.threads > 0) ort.env.wasm.numThreads = opts.threads;
-  if (opts.wasmPaths) {
-    const dir = opts.wasmPaths.endsWith(path.sep) ? opts.wasmPaths : opts.wasmPaths + path.sep;
-    ort.env.wasm.wasmPaths = 'file://' + dir;
+  if (runtimeOptions) return;
+  runtimeOptions = opts;
+  configure(ort, opts.threads);
+}
+
+function configure(m: Ort, threads: number): void {
+  m.env.logLevel = 'error';
+  if (threads > 0) m.env.wasm.numThreads = threads;
+  const dir = runtimeOptions?.wasmPaths;
+  if (dir) m.env.wasm.wasmPaths = 'file://' + (dir.endsWith(path.sep) ? dir : dir + path.sep);
+}
+
+function ortFor(backend: BackendName): Ort {
+  if (backend === 'wasm') return ort;
+  if (!gpuOrt) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    gpuOrt = require('onnxruntime-web/webgpu') as Ort;
+    // Its WASM side only runs the few shape ops the GPU provider leaves on the CPU.
+    configure(gpuOrt, 1);
+  }
+  return gpuOrt;
+}
+
+/**
+ * Runs `fn` (loading the WebGPU build's WASM and its first runs) with V8's optimizing tier off.
+ * That WASM is asyncify-instrumented: TurboFan took 36-60 s over its first run on a 2-core
+ * machine, Liftoff ~0.1 s, and it only runs shape ops. A module keeps the tiering it was compiled
+ * with, so the plain build (the WASM provider, compiled before) still tiers up afterwards.
+ */
+export async function withBaselineWasm<T>(fn: () => Promise<T>): Promise<T> {
+  v8.setFlagsFromString('--liftoff-only');
+  try {
+    return await fn();
+  } finally {
+    v8.setFlagsFromString('--no-liftoff-only');
   }
 }
 
+/** The WebGPU device onnxruntime created (after the first WebGPU session), for its `lost` promise. */
+export function webGpuDevice(): { lost: Promise<{ message: string }>; destroy(): void } | null {
+  const dev = gpuOrt?.env.webgpu.device as unknown;
+  return (dev as ReturnType<typeof webGpuDevice>) ?? null;
+}
+
+const tensorBytes = (t: ort.Tensor) => t.size * (t.type === 'int64' ? 8 : 4);
+
+/** Whether the sessions that made GPU tensors are still open (their buffers die with them). */
+interface Owner {
+  open: boolean;
+}
+
+function disposeGpu(tensors: readonly ort.Tensor[], owner: Owner): void {
+  if (!owner.open) return;
+  for (const t of tensors) {
+    if (t.location !== 'gpu-buffer') continue;
+    try {
+      t.dispose();
+    } catch {
+      // a lost device has freed it already
+    }
+  }
+}
+
+// GPU-resident states free their buffers when collected, unless released first.
+const gpuStates = new FinalizationRegistry<{ tensors: ort.Tensor[]; owner: Owner }>((h) =>
+  disposeGpu(h.tensors, h.owner),
+);
+
 class OrtState implements DecoderState {
   readonly bytes: number;
+  /** Some tensors live in GPU buffers (a transient step's output on WebGPU). */
+  readonly onGpu: boolean;
   constructor(
     readonly pos: number,
     readonly tensors: ort.Tensor[],
+    private readonly owner: Owner | null = null,
   ) {
     let b = 0;
-    for (const t of tensors) b += t.size * (t.type === 'int64' ? 8 : 4);
+    for (const t of tensors) b += tensorBytes(t);
     this.bytes = b;
+    this.onGpu = tensors.some((t) => t.location === 'gpu-buffer');
+    if (this.onGpu && owner) gpuStates.register(this, { tensors, owner }, this);
+  }
+
+  release(): void {
+    if (this.owner && gpuStates.unregister(this)) disposeGpu(this.tensors, this.owner);
   }
 }
 
@@ -46,17 +124,45 @@ class OrtMemory implements EncoderMemory {
   }
 }
 
-function zeros(dtype: string, shape: number[]): ort.Tensor {
+function zeros(m: Ort, dtype: string, shape: number[]): ort.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   return dtype === 'int64'
-    ? new ort.Tensor('int64', new BigInt64Array(n), shape)
-    : new ort.Tensor('float32', new Float32Array(n), shape);
+    ? new m.Tensor('int64', new BigInt64Array(n), shape)
+    : new m.Tensor('float32', new Float32Array(n), shape);
 }
 
-function int64(ids: readonly number[]): ort.Tensor {
+function int64(m: Ort, ids: readonly number[]): ort.Tensor {
   const data = new BigInt64Array(ids.length);
   for (let i = 0; i < ids.length; i++) data[i] = BigInt(ids[i]);
-  return new ort.Tensor('int64', data, [1, ids.length]);
+  return new m.Tensor('int64', data, [1, ids.length]);
+}
+
+/** A CPU tensor as the given build's own Tensor (the data is shared, not copied). */
+function adopt(m: Ort, t: ort.Tensor): ort.Tensor {
+  if (t.location === 'gpu-buffer' || t instanceof m.Tensor) return t;
+  return new m.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+}
+
+/** A state with every tensor on the CPU (reads GPU-resident ones back). */
+export async function stateOnCpu(state: DecoderState): Promise<DecoderState> {
+  const st = state as OrtState;
+  if (!st.onGpu) return st;
+  const tensors = await Promise.all(
+    st.tensors.map(async (t) =>
+      t.location === 'gpu-buffer'
+        ? new ort.Tensor(t.type as 'float32', (await t.getData()) as Float32Array, t.dims)
+        : t,
+    ),
+  );
+  return new OrtState(st.pos, tensors);
+}
+
+export function releaseState(state: DecoderState): void {
+  (state as OrtState).release();
+}
+
+export function isGpuState(state: DecoderState): boolean {
+  return (state as OrtState).onGpu;
 }
 
 /** The graph's declared input types and static sizes against the manifest's state and memory. */
@@ -95,11 +201,20 @@ async function createSession(
   folder: string,
   entry: GraphEntry,
   manifest: Manifest,
+  backend: BackendName,
+  gpuOutputs: string[] = [],
 ): Promise<ort.InferenceSession> {
   const file = path.join(folder, entry.file);
+  const m = ortFor(backend);
   const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: ['wasm'],
+    executionProviders: [backend],
     graphOptimizationLevel: 'all',
+    // (warning level would print "some nodes were not assigned to the preferred provider": ORT keeps
+    // shape ops on the CPU on purpose)
+    logSeverityLevel: 3,
+    ...(gpuOutputs.length > 0
+      ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((o) => [o, 'gpu-buffer'])) }
+      : {}),
     externalData: entry.external_data.map((name) => ({
       path: name,
       data: new Uint8Array(readFileSync(path.join(folder, name))),
@@ -107,10 +222,14 @@ async function createSession(
   };
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(new Uint8Array(readFileSync(file)), options);
+    session = await m.InferenceSession.create(new Uint8Array(readFileSync(file)), options);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new ModelError(`${file}: onnxruntime could not load it (${msg.split('\n')[0]})`, file);
+    const on = backend === 'wasm' ? '' : ` on ${backend}`;
+    throw new ModelError(
+      `${file}: onnxruntime could not load it${on} (${msg.split('\n')[0]})`,
+      file,
+    );
   }
   const same = (a: readonly string[], b: readonly string[]) =>
     a.length === b.length && a.every((x, i) => x === b[i]);
@@ -131,25 +250,30 @@ async function createSession(
 }
 
 export class OrtModel implements ModelSession {
-  readonly backend = 'wasm';
   private nullMem: Promise<EncoderMemory | null> | undefined;
+  private readonly ort: Ort;
+  private readonly owner: Owner = { open: true };
 
   private constructor(
     readonly manifest: Manifest,
+    readonly backend: BackendName,
     private readonly decoder: ort.InferenceSession,
     private readonly step: ort.InferenceSession | null,
     private readonly encoder: ort.InferenceSession | null,
-  ) {}
+  ) {
+    this.ort = ortFor(backend);
+  }
 
   /**
-   * Validates the folder (manifest, sha256 of every file, graph names) and opens its sessions.
-   * `stepGraph` overrides the manifest's step graph (the bench compares fp32 and int8 steps).
+   * Validates the folder (manifest, sha256 of every file, graph names) and opens its sessions on
+   * `backend` (WebGPU needs installWebGpu() first). `stepGraph` overrides the manifest's step graph.
    */
   static async load(
     folder: string,
     opts: RuntimeOptions,
     verify = true,
     stepGraph?: string,
+    backend: BackendName = 'wasm',
   ): Promise<OrtModel> {
     configureRuntime(opts);
     const manifest = readManifest(folder);
@@ -159,19 +283,31 @@ export class OrtModel implements ModelSession {
       manifest.step = stepGraph;
     }
     if (verify) verifyFiles(folder, manifest);
-    const decoder = await createSession(folder, manifest.graphs[manifest.decoder], manifest);
-    const step = manifest.step
-      ? await createSession(folder, manifest.graphs[manifest.step], manifest)
-      : null;
-    const enc = manifest.graphs.encoder;
-    const encoder = enc && manifest.memory ? await createSession(folder, enc, manifest) : null;
-    return new OrtModel(manifest, decoder, step, encoder);
+    const open = (entry: GraphEntry, gpuOutputs?: string[]) =>
+      createSession(folder, entry, manifest, backend, gpuOutputs);
+    const sessions: ort.InferenceSession[] = [];
+    try {
+      const decoder = await open(manifest.graphs[manifest.decoder]);
+      sessions.push(decoder);
+      // On WebGPU a step's state stays in GPU buffers: decoding feeds it straight back in.
+      const floatState = manifest.state.filter((s) => s.dtype === 'float32').map((s) => s.output);
+      const step = manifest.step
+        ? await open(manifest.graphs[manifest.step], backend === 'webgpu' ? floatState : [])
+        : null;
+      if (step) sessions.push(step);
+      const enc = manifest.graphs.encoder;
+      const encoder = enc && manifest.memory ? await open(enc) : null;
+      return new OrtModel(manifest, backend, decoder, step, encoder);
+    } catch (e) {
+      for (const s of sessions) await s.release();
+      throw e;
+    }
   }
 
   initState(): DecoderState {
     return new OrtState(
       0,
-      this.manifest.state.map((s) => zeros(s.dtype, s.shape)),
+      this.manifest.state.map((s) => zeros(this.ort, s.dtype, s.shape)),
     );
   }
 
@@ -187,11 +323,11 @@ export class OrtModel implements ModelSession {
     const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.1;
     const tensors = this.manifest.state.map((s) => {
       if (s.name === 'pos')
-        return new ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), s.shape);
+        return new this.ort.Tensor('int64', BigInt64Array.from([BigInt(n)]), s.shape);
       const shape = s.shape.map((d, i) => (i === s.grows_axis ? grown(s.name) : d));
       const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
       for (let i = 0; i < data.length; i++) data[i] = Math.abs(rand()); // >= 0: valid linear-attention sums
-      return new ort.Tensor('float32', data, shape);
+      return new this.ort.Tensor('float32', data, shape);
     });
     return new OrtState(n, tensors);
   }
@@ -200,32 +336,45 @@ export class OrtModel implements ModelSession {
     ids: readonly number[],
     state: DecoderState,
     memory: EncoderMemory | null,
+    opts: RunOptions = {},
   ): Promise<StepResult> {
     const max = this.manifest.limits.max_chunk;
     if (ids.length < 1 || ids.length > max) {
       throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
     }
-    const st = state as OrtState;
-    const feeds: Record<string, ort.Tensor> = { input_ids: int64(ids) };
+    // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
+    let st = state as OrtState;
+    if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
+    const feeds: Record<string, ort.Tensor> = { input_ids: int64(this.ort, ids) };
     if (this.manifest.memory) {
       const mem = memory ?? (await this.nullMemory());
       if (!mem) throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);
-      feeds[this.manifest.memory.input] = (mem as OrtMemory).tensor;
+      feeds[this.manifest.memory.input] = adopt(this.ort, (mem as OrtMemory).tensor);
     }
-    this.manifest.state.forEach((s, i) => (feeds[s.input] = st.tensors[i]));
+    this.manifest.state.forEach((s, i) => (feeds[s.input] = adopt(this.ort, st.tensors[i])));
     const session = ids.length === 1 && this.step ? this.step : this.decoder;
     const out = await session.run(feeds);
-    const tensors = this.manifest.state.map((s) => out[s.output]);
+    const next = new OrtState(
+      st.pos + ids.length,
+      this.manifest.state.map((s) => out[s.output]),
+      this.owner,
+    );
+    // Only a transient state (one decoding will feed straight back in) stays on the GPU.
     return {
       logits: out.logits.data as Float32Array,
-      state: new OrtState(st.pos + ids.length, tensors),
+      state:
+        next.onGpu && !opts.transient ? await stateOnCpu(next).finally(() => next.release()) : next,
     };
+  }
+
+  releaseState(state: DecoderState): void {
+    releaseState(state);
   }
 
   async encode(ids: readonly number[]): Promise<EncoderMemory | null> {
     if (!this.encoder) return null;
     if (ids.length === 0) throw new RangeError('encoder input is empty');
-    const out = await this.encoder.run({ context_ids: int64(ids) });
+    const out = await this.encoder.run({ context_ids: int64(this.ort, ids) });
     return new OrtMemory(out.memory);
   }
 
@@ -235,6 +384,7 @@ export class OrtModel implements ModelSession {
   }
 
   async release(): Promise<void> {
+    this.owner.open = false;
     await this.decoder.release();
     await this.step?.release();
     await this.encoder?.release();

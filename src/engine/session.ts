@@ -19,8 +19,52 @@ export interface StepResult {
   state: DecoderState;
 }
 
+export interface RunOptions {
+  /** The state will only be fed back into run() or released (decoding): it may stay on the GPU. */
+  transient?: boolean;
+}
+
+export type BackendKind = 'wasm' | 'webgpu';
+
+/** Where each kind of run goes, and why. */
+export interface BackendReport {
+  /** For the status bar: "WASM", "WebGPU", "WebGPU + WASM". */
+  label: string;
+  /** The GPU adapter in use or tried; null when WebGPU was not tried. */
+  gpu: string | null;
+  step: BackendKind;
+  prefill: BackendKind;
+  encoder: BackendKind;
+  /** Median ms per run on each backend, from the load-time measurement (when both were timed). */
+  timings: Partial<Record<'step' | 'prefill' | 'encoder', Partial<Record<BackendKind, number>>>>;
+  /** Why WebGPU is not (or no longer) used, or what the measurement decided. */
+  note: string | null;
+}
+
+const KIND_NAMES: Record<'step' | 'prefill' | 'encoder', string> = {
+  step: 'next token',
+  prefill: 'reading text',
+  encoder: 'file memory',
+};
+
+/** One line per kind of run: where it goes and, when measured, both backends' ms. */
+export function describePlan(r: BackendReport): string[] {
+  const label = (b: BackendKind) => (b === 'webgpu' ? 'WebGPU' : 'WASM');
+  const lines = (['step', 'prefill', 'encoder'] as const).map((k) => {
+    const t = r.timings[k];
+    const ms =
+      t?.wasm !== undefined && t.webgpu !== undefined
+        ? ` (WASM ${t.wasm.toFixed(1)} ms, WebGPU ${t.webgpu.toFixed(1)} ms)`
+        : '';
+    return `${KIND_NAMES[k]}: ${label(r[k])}${ms}`;
+  });
+  if (r.gpu) lines.push(`GPU: ${r.gpu}`);
+  return lines;
+}
+
 export interface ModelSession {
   readonly manifest: Manifest;
+  /** Short label of where the model runs ("WASM", "WebGPU + WASM"). */
   readonly backend: string;
   initState(): DecoderState;
   /** A state of the right shape for a context of n tokens, filled with small random values: per-token
@@ -31,7 +75,13 @@ export interface ModelSession {
     ids: readonly number[],
     state: DecoderState,
     memory: EncoderMemory | null,
+    opts?: RunOptions,
   ): Promise<StepResult>;
+  /** Frees a transient state's GPU buffers now rather than when it is collected. */
+  releaseState?(state: DecoderState): void;
+  /** Times the backends and picks one per kind of run (after the WASM warm-up). */
+  calibrate?(lock: <T>(fn: () => Promise<T>) => Promise<T>, stop: () => boolean): Promise<void>;
+  report?(): BackendReport;
   /** File context (with <hole> at the cursor) -> memory; null when the model has no encoder. */
   encode(ids: readonly number[]): Promise<EncoderMemory | null>;
   /** The memory when no file context is known (cached). */

@@ -5,13 +5,22 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CompleteOptions, CompletionResult } from '../engine/engine';
 import { discoverModels, type Manifest, type ModelEntry } from '../engine/manifest';
+import type { RuntimeOptions } from '../engine/runtime';
+import { describePlan, type BackendReport } from '../engine/session';
+import { dawnFlagsFromEnv, probeWebGpu } from '../engine/webgpu';
 import { EngineClient } from '../worker/client';
 import type { CompareParams, CompareRow } from '../worker/protocol';
 import { effectiveThreads, languageEnabled, type Settings } from './settings';
 
 export type EngineStatus =
   | { kind: 'loading'; model: string }
-  | { kind: 'ready'; manifest: Manifest; backend: string; note?: string }
+  | {
+      kind: 'ready';
+      manifest: Manifest;
+      backend: string;
+      report: BackendReport | null;
+      note?: string;
+    }
   | { kind: 'error'; model: string; message: string }
   | { kind: 'disabled' };
 
@@ -27,6 +36,8 @@ export class EngineHost implements vscode.Disposable {
   private loading: Promise<void> = Promise.resolve();
   private loadedFolder: string | null = null;
   private cursorTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The crash-safe WebGPU check's verdict, once per session (null: not asked yet). */
+  private gpuProbe: Promise<string | null> | null = null;
 
   constructor(
     private readonly extensionPath: string,
@@ -59,7 +70,17 @@ export class EngineHost implements vscode.Disposable {
           .filter((d) => this.synced.has(d.uri.toString()))
           .map((d) => ({ uri: d.uri.toString(), text: d.getText() })),
       log: (m) => this.log.warn(m),
+      onBackend: (report) => this.onBackend(report),
     });
+  }
+
+  /** The worker measured the backends, or WebGPU failed: show where the model runs now. */
+  private onBackend(report: BackendReport): void {
+    const s = this._status;
+    if (s.kind !== 'ready') return;
+    this.log.info(`backend: ${report.label}; ${describePlan(report).join('; ')}`);
+    if (report.note) this.log.warn(report.note);
+    this.setStatus({ ...s, backend: report.label, report, note: report.note ?? undefined });
   }
 
   private setStatus(s: EngineStatus): void {
@@ -132,8 +153,14 @@ export class EngineHost implements vscode.Disposable {
     this.setStatus({ kind: 'loading', model: target.wanted });
     const runtime = this.runtime();
     let note: string | undefined;
-    if (this.settings.backend === 'webgpu')
-      note = 'WebGPU is not available in this build; using WASM';
+    if (runtime.backend !== 'wasm') {
+      // Dawn loads into the worker only after a child process has survived loading it.
+      const why = await this.probeGpu(runtime);
+      if (why) {
+        runtime.backend = 'wasm';
+        note = `${why}; using WASM`;
+      }
+    }
     try {
       const info = await this.client.load({
         folder: target.folder,
@@ -149,8 +176,15 @@ export class EngineHost implements vscode.Disposable {
         `loaded ${info.manifest.id} (${info.manifest.variant}, ${(info.manifest.parameters / 1e6).toFixed(1)}M parameters) ` +
           `on ${info.backend} with ${runtime.threads} threads in ${info.loadMs.toFixed(0)} ms`,
       );
+      note ??= info.report?.note ?? undefined;
       if (note) this.log.warn(note);
-      this.setStatus({ kind: 'ready', manifest: info.manifest, backend: info.backend, note });
+      this.setStatus({
+        kind: 'ready',
+        manifest: info.manifest,
+        backend: info.backend,
+        report: info.report,
+        note,
+      });
     } catch (e) {
       const message = (e as Error).message;
       this.log.error(`could not load ${target.folder}: ${message}`);
@@ -225,13 +259,35 @@ export class EngineHost implements vscode.Disposable {
     const folders = this.models()
       .filter((m) => m.manifest)
       .map((m) => m.folder);
-    return this.client.compare({ ...params, folders, runtime: this.runtime() });
+    // The comparison is between attention variants: all on WASM, so backends do not tilt it.
+    const runtime = { ...this.runtime(), backend: 'wasm' as const };
+    return this.client.compare({ ...params, folders, runtime });
   }
 
-  /** onnxruntime-web's threads and its WASM files, shipped in the extension's dist/. */
-  private runtime() {
+  /** onnxruntime-web's threads and files, and Dawn (a platform VSIX ships it in dist/webgpu). */
+  private runtime(): RuntimeOptions {
     const threads = effectiveThreads(this.settings, os.cpus().length);
-    return { threads, wasmPaths: path.join(this.extensionPath, 'dist') };
+    const dist = path.join(this.extensionPath, 'dist');
+    return {
+      threads,
+      wasmPaths: dist,
+      backend: this.settings.backend,
+      webgpu: { addonDirs: [path.join(dist, 'webgpu')], dawn: dawnFlagsFromEnv() },
+    };
+  }
+
+  /** Null when WebGPU may be tried in the worker, else why not. */
+  private probeGpu(runtime: RuntimeOptions): Promise<string | null> {
+    this.gpuProbe ??= probeWebGpu(
+      path.join(this.extensionPath, 'dist', 'worker.js'),
+      runtime.webgpu!,
+    )
+      .then((info) => {
+        this.log.info(`WebGPU adapter: ${info.description}${info.software ? ' (software)' : ''}`);
+        return null;
+      })
+      .catch((e: Error) => `WebGPU unavailable: ${e.message}`);
+    return this.gpuProbe;
   }
 
   dispose(): void {

@@ -1,6 +1,7 @@
 // The status bar item: model, variant, backend and last latency; a warning with the reason when the
 // model could not load (click opens the log).
 import * as vscode from 'vscode';
+import { describePlan } from '../engine/session';
 import type { EngineStatus } from './engineHost';
 
 export class LineaStatusBar implements vscode.Disposable {
@@ -46,8 +47,10 @@ export class LineaStatusBar implements vscode.Disposable {
       case 'ready': {
         const ms = this.lastMs === null ? '' : ` · ${this.lastMs.toFixed(0)} ms`;
         it.text = `$(sparkle) Linea: ${s.manifest.variant} · ${s.backend}${ms}`;
+        const plan = s.report ? describePlan(s.report).map((l) => `- ${l}`) : [];
         const md = new vscode.MarkdownString(
           `**${s.manifest.id}** — ${s.manifest.variant} attention, ${(s.manifest.parameters / 1e6).toFixed(1)}M parameters, ${s.backend}` +
+            (plan.length ? `\n\n${plan.join('\n')}` : '') +
             (s.note ? `\n\n$(info) ${s.note}` : '') +
             '\n\nClick to switch model.',
           true,

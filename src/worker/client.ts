@@ -2,6 +2,8 @@
 // worker dies (it is restarted, the model and documents are restored, in-flight requests retried once).
 import { Worker } from 'node:worker_threads';
 import type { TokenEdit } from '../engine/documentTokens';
+import type { BackendReport } from '../engine/session';
+import { prepareDawnEnv } from '../engine/webgpu';
 import type { CompleteOptions, CompletionResult } from '../engine/engine';
 import type {
   CompareParams,
@@ -11,6 +13,7 @@ import type {
   Reply,
   Request,
   Responses,
+  WorkerEvent,
 } from './protocol';
 
 export interface OpenDocument {
@@ -25,6 +28,8 @@ export interface ClientOptions {
   /** Current documents, re-sent to a restarted worker. */
   documents: () => OpenDocument[];
   log?: (message: string) => void;
+  /** The worker moved the model to other backends (after measuring, or because WebGPU failed). */
+  onBackend?: (report: BackendReport) => void;
 }
 
 interface Pending {
@@ -57,6 +62,7 @@ export class EngineClient {
   }
 
   async load(params: LoadParams): Promise<ModelInfo> {
+    prepareDawnEnv(params.runtime.webgpu?.dawn);
     const info = await this.call('load', { kind: 'load', params });
     this.lastLoad = params;
     return info;
@@ -150,7 +156,7 @@ export class EngineClient {
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const w = new Worker(this.options.workerPath);
-    w.on('message', (reply: Reply) => this.onReply(reply));
+    w.on('message', (reply: Reply | WorkerEvent) => this.onReply(reply));
     w.on('error', (e) => this.options.log?.(`inference worker error: ${e.message}`));
     w.on('exit', (code) => this.onExit(w, code));
     w.unref();
@@ -158,7 +164,11 @@ export class EngineClient {
     return w;
   }
 
-  private onReply(reply: Reply): void {
+  private onReply(reply: Reply | WorkerEvent): void {
+    if ('event' in reply) {
+      this.options.onBackend?.(reply.report);
+      return;
+    }
     const p = this.pending.get(reply.id);
     if (!p) return;
     this.pending.delete(reply.id);

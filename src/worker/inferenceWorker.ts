@@ -5,12 +5,16 @@ import type { Engine } from '../engine/engine';
 import { compareModels } from '../engine/compare';
 import { openEngine } from '../engine/models';
 import { installNetworkGuard } from '../engine/networkGuard';
-import type { Envelope, LoadParams, ModelInfo, Reply } from './protocol';
+import { ScheduledModel } from '../engine/scheduler';
+import { answerProbe } from '../engine/webgpu';
+import type { Envelope, LoadParams, ModelInfo, Reply, WorkerEvent } from './protocol';
 
-if (!parentPort) throw new Error('inferenceWorker.js must run in a worker thread');
+// Run as a process with --probe-webgpu: the crash-safe WebGPU check (see probeWebGpu).
+if (!parentPort && process.argv.includes('--probe-webgpu')) void answerProbe();
+else if (!parentPort) throw new Error('inferenceWorker.js must run in a worker thread');
 // The worker is Linea's alone: under the offline guard every network call in it throws.
 if (process.env.LINEA_NETWORK_GUARD === '1') installNetworkGuard(null);
-const port = parentPort;
+const port = parentPort!;
 
 let engine: Engine | null = null;
 const inflight = new Set<number>();
@@ -21,10 +25,20 @@ async function load(params: LoadParams): Promise<ModelInfo> {
   const next = await openEngine(params.folder, params.runtime, params.engine);
   const session = next.session;
   next.onBackgroundError = (e) => console.error('linea worker: background job failed:', e);
+  if (session instanceof ScheduledModel) {
+    session.onChange = (report) => {
+      if (engine === next) port.postMessage({ event: 'backend', report } satisfies WorkerEvent);
+    };
+  }
   const old = engine;
   engine = next;
   await old?.dispose();
-  return { manifest: session.manifest, backend: session.backend, loadMs: performance.now() - t0 };
+  return {
+    manifest: session.manifest,
+    backend: session.backend,
+    report: session.report?.() ?? null,
+    loadMs: performance.now() - t0,
+  };
 }
 
 function needEngine(): Engine {
@@ -81,7 +95,7 @@ async function handle(msg: Envelope): Promise<unknown> {
   }
 }
 
-port.on('message', (msg: Envelope) => {
+parentPort?.on('message', (msg: Envelope) => {
   handle(msg).then(
     (value) => port.postMessage({ id: msg.id, ok: true, value } satisfies Reply),
     (e: unknown) => {

@@ -3,6 +3,7 @@ import type { TokenEdit } from '../engine/documentTokens';
 import type { CompleteOptions, CompletionResult, EngineOptions } from '../engine/engine';
 import type { Manifest } from '../engine/manifest';
 import type { RuntimeOptions } from '../engine/runtime';
+import type { BackendReport } from '../engine/session';
 
 export interface LoadParams {
   folder: string;
@@ -13,6 +14,8 @@ export interface LoadParams {
 export interface ModelInfo {
   manifest: Manifest;
   backend: string;
+  /** Where each kind of run goes and why (null for a session without a scheduler). */
+  report: BackendReport | null;
   loadMs: number;
 }
 
@@ -55,6 +58,12 @@ export type Envelope = { id: number } & Request;
 export type Reply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { name: string; message: string } };
+
+/** Unasked news from the worker: the backend plan changed (measured, or WebGPU failed). */
+export interface WorkerEvent {
+  event: 'backend';
+  report: BackendReport;
+}
 
 export type Responses = {
   load: ModelInfo;

@@ -131,20 +131,21 @@ async function editUserSettings(
  */
 async function withLinea(
   name: string,
-  options: { settings?: Record<string, unknown>; env?: Record<string, string> },
+  options: { settings?: Record<string, unknown>; env?: Record<string, string>; vsix?: string },
   prepare: (tmp: string) => Promise<Record<string, unknown>>,
   body: (page: BrowserSession['page'], server: CodeServer) => Promise<void>,
 ): Promise<void> {
   const unavailable = e2eAvailable();
   assert.equal(unavailable, undefined, unavailable);
-  assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run npm run package`);
+  const vsix = options.vsix ?? VSIX;
+  assert.ok(fs.existsSync(vsix), `${vsix} is missing: run npm run package(:platforms)`);
   const { tmp, folder } = await workspace();
   let server: CodeServer | undefined;
   let session: BrowserSession | undefined;
   try {
     const extra = await prepare(tmp);
     server = await startCodeServer({
-      vsix: VSIX,
+      vsix,
       folder,
       settings: { ...SETTINGS, ...options.settings, ...extra },
       env: options.env,
@@ -170,7 +171,8 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
     { env: { LINEA_NETWORK_GUARD: '1' } },
     async () => ({}),
     async (page, server) => {
-      await waitForStatusBar(page, 'Linea: deltanet', 120_000);
+      // The universal VSIX carries no Dawn: backend auto runs on WASM.
+      await waitForStatusBar(page, 'Linea: deltanet · WASM', 120_000);
       await screenshot(page, '01-activated');
 
       await openFile(page, 'src/geometry.ts');
@@ -239,6 +241,36 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       assert.doesNotMatch(log, /offline guard blocked/);
       assert.match(log, /loaded linea-deltanet/);
       assert.match(log, /loaded linea-linear/);
+    },
+  );
+});
+
+test('the linux-x64 VSIX runs the model on WebGPU (a software adapter here) and completes', async (t) => {
+  if (`${process.platform}-${process.arch}` !== 'linux-x64') return t.skip('needs linux-x64');
+  const vsix = path.join(ROOT, 'linea-linux-x64.vsix');
+  await withLinea(
+    'webgpu',
+    {
+      vsix,
+      settings: { 'linea.backend': 'webgpu', 'linea.timeBudgetMs': 20_000 },
+      // Mesa's llvmpipe through Dawn's OpenGL ES backend: what CI has instead of a GPU.
+      env: { LINEA_DAWN: 'backend=opengles', LINEA_NETWORK_GUARD: '1' },
+    },
+    async () => ({}),
+    async (page, server) => {
+      await waitForStatusBar(page, 'Linea: deltanet · WebGPU', 180_000);
+      await page.locator('.part.statusbar .statusbar-item', { hasText: 'Linea' }).first().hover();
+      await page
+        .locator('.monaco-hover', { hasText: 'GPU: llvmpipe' })
+        .waitFor({ timeout: 15_000 });
+      await screenshot(page, '10-webgpu-status');
+      await openFile(page, 'src/files.py');
+      const py = await completeAtEnd(page, 'return ', '11-webgpu-python');
+      assert.match(py, /return \S/);
+      const log = await lineaLog(server);
+      assert.match(log, /WebGPU adapter: llvmpipe.*\(software\)/);
+      assert.match(log, /loaded linea-deltanet .* on WebGPU/);
+      assert.doesNotMatch(log, /offline guard blocked/);
     },
   );
 });

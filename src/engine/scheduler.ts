@@ -1,0 +1,330 @@
+// One model on two backends: each kind of run (single-token step, prefill chunk, encoder) goes to
+// the backend measured faster for it on this machine. WASM always works; WebGPU is used only while
+// it does, and any failure moves everything back to WASM for good.
+import { median, warmUp } from './bench';
+import type { Manifest } from './manifest';
+import {
+  OrtModel,
+  releaseState,
+  stateOnCpu,
+  webGpuDevice,
+  withBaselineWasm,
+  type RuntimeOptions,
+} from './runtime';
+import type {
+  BackendKind,
+  BackendReport,
+  DecoderState,
+  EncoderMemory,
+  ModelSession,
+  RunOptions,
+  StepResult,
+} from './session';
+import { installWebGpu, type GpuInfo } from './webgpu';
+
+type RunKind = 'step' | 'prefill' | 'encoder';
+type Lock = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** A backend must beat the other by this factor to take a kind of run: ties stay on WASM. */
+const MARGIN = 0.9;
+/** The greedy next token and the logits within this distance: WebGPU against WASM at load. */
+const PARITY_MAX_ABS = 1e-2;
+
+const now = () => performance.now();
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
+
+function argmax(x: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+  return d;
+}
+
+export class ScheduledModel implements ModelSession {
+  private plan: Record<RunKind, BackendKind>;
+  private timings: BackendReport['timings'] = {};
+  private note: string | null;
+  private nullMem: Promise<EncoderMemory | null> | undefined;
+  private released = false;
+  /** Called when the plan changes (measurement done, WebGPU failed). */
+  onChange: ((report: BackendReport) => void) | null = null;
+
+  private constructor(
+    private readonly wasm: OrtModel,
+    private gpu: OrtModel | null,
+    private readonly mode: 'auto' | 'wasm' | 'webgpu',
+    private readonly gpuInfo: GpuInfo | null,
+    note: string | null,
+  ) {
+    const start: BackendKind = gpu && mode === 'webgpu' ? 'webgpu' : 'wasm';
+    this.plan = { step: start, prefill: start, encoder: start };
+    this.note = note;
+    webGpuDevice()
+      ?.lost.then((info) =>
+        this.fallBack(`the GPU device was lost (${info.message || 'no reason given'})`),
+      )
+      .catch(() => {});
+  }
+
+  /**
+   * Opens the model on WASM and, unless the backend is `wasm`, on WebGPU too. A WebGPU failure at
+   * any point (no addon, no adapter, a graph it cannot run, results that differ from WASM) leaves
+   * WASM alone in charge, with the reason in the report.
+   */
+  static async open(
+    folder: string,
+    runtime: RuntimeOptions,
+    verify = true,
+  ): Promise<ScheduledModel> {
+    const mode = runtime.backend ?? 'wasm';
+    const wasm = await OrtModel.load(folder, runtime, verify);
+    if (mode === 'wasm') return new ScheduledModel(wasm, null, mode, null, null);
+    let info: GpuInfo;
+    try {
+      info = await installWebGpu(runtime.webgpu);
+    } catch (e) {
+      return new ScheduledModel(wasm, null, mode, null, `WebGPU unavailable: ${message(e)}`);
+    }
+    const ids = parityIds(wasm.manifest);
+    const want = await trace(wasm, ids);
+    let gpu: OrtModel;
+    let got: Float32Array[] | Error;
+    try {
+      ({ gpu, got } = await withBaselineWasm(async () => {
+        const m = await OrtModel.load(folder, runtime, false, undefined, 'webgpu');
+        return { gpu: m, got: await trace(m, ids).catch((e: Error) => e) };
+      }));
+    } catch (e) {
+      const why = `WebGPU could not load the model: ${message(e)}`;
+      return new ScheduledModel(wasm, null, mode, info, why);
+    }
+    const model = new ScheduledModel(wasm, gpu, mode, info, null);
+    const mismatch =
+      got instanceof Error
+        ? `WebGPU failed its first runs: ${message(got)}`
+        : disagreement(got, want, info.description);
+    if (mismatch) await model.fallBack(mismatch);
+    return model;
+  }
+
+  /** Sends kinds of run to a backend regardless of measurement (tests, the bench's backend column). */
+  pin(plan: Partial<Record<RunKind, BackendKind>>): void {
+    for (const [k, v] of Object.entries(plan)) {
+      if (v === 'webgpu' && !this.gpu) throw new Error(`WebGPU is not available: ${this.note}`);
+      this.plan[k as RunKind] = v;
+    }
+  }
+
+  get manifest(): Manifest {
+    return this.wasm.manifest;
+  }
+
+  get backend(): string {
+    return this.report().label;
+  }
+
+  report(): BackendReport {
+    const used = new Set(Object.values(this.plan));
+    const label = used.size === 2 ? 'WebGPU + WASM' : used.has('webgpu') ? 'WebGPU' : 'WASM';
+    return {
+      label,
+      gpu: this.gpuInfo?.description ?? null,
+      ...this.plan,
+      timings: this.timings,
+      note: this.note,
+    };
+  }
+
+  private where(kind: RunKind): OrtModel {
+    return this.plan[kind] === 'webgpu' && this.gpu ? this.gpu : this.wasm;
+  }
+
+  initState(): DecoderState {
+    return this.wasm.initState();
+  }
+
+  syntheticState(n: number): DecoderState {
+    return this.wasm.syntheticState(n);
+  }
+
+  async run(
+    ids: readonly number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+    opts: RunOptions = {},
+  ): Promise<StepResult> {
+    const kind: RunKind = ids.length === 1 ? 'step' : 'prefill';
+    const model = this.where(kind);
+    if (model === this.gpu) {
+      try {
+        return await model.run(ids, state, memory, opts);
+      } catch (e) {
+        await this.fallBack(`WebGPU ${kind} failed: ${message(e)}`);
+      }
+    }
+    return this.wasm.run(ids, state, memory, opts);
+  }
+
+  releaseState(state: DecoderState): void {
+    releaseState(state);
+  }
+
+  async encode(ids: readonly number[]): Promise<EncoderMemory | null> {
+    const model = this.where('encoder');
+    if (model === this.gpu) {
+      try {
+        return await model.encode(ids);
+      } catch (e) {
+        await this.fallBack(`WebGPU encoder failed: ${message(e)}`);
+      }
+    }
+    return this.wasm.encode(ids);
+  }
+
+  nullMemory(): Promise<EncoderMemory | null> {
+    this.nullMem ??= this.encode([this.manifest.tokenizer.hole]);
+    return this.nullMem;
+  }
+
+  /** WASM from now on: logged once through onChange; the GPU sessions are released. */
+  private async fallBack(reason: string): Promise<void> {
+    const gpu = this.gpu;
+    if (!gpu || this.released) return;
+    this.gpu = null;
+    this.plan = { step: 'wasm', prefill: 'wasm', encoder: 'wasm' };
+    this.note = `${reason}; using WASM`;
+    this.onChange?.(this.report());
+    await gpu.release().catch(() => {});
+  }
+
+  /**
+   * Times a step, a prefill chunk and the encoder on both backends and gives each kind of run to the
+   * faster one. `auto` only; runs each timed call under `lock` so completions can cut in between.
+   */
+  async calibrate(lock: Lock = (fn) => fn(), stop: () => boolean = () => false): Promise<void> {
+    if (this.mode !== 'auto' || !this.gpu) return;
+    // WASM's first runs are V8's baseline code: time it only once it has tiered up.
+    await warmUp(this.wasm, 1500, 200, lock, stop);
+    const m = this.manifest;
+    const chunk = Array.from(
+      { length: Math.min(m.limits.max_chunk, 256) },
+      (_, i) => 100 + (i % 50),
+    );
+    const encIds = Array.from({ length: m.limits.max_encoder_tokens }, (_, i) => 100 + (i % 50));
+    const timings: BackendReport['timings'] = { step: {}, prefill: {}, encoder: {} };
+    try {
+      for (const [name, model] of [
+        ['wasm', this.wasm],
+        ['webgpu', this.gpu],
+      ] as const) {
+        const memory = await lock(() => model.nullMemory());
+        timings.prefill![name] = await time(lock, stop, () =>
+          model.run(chunk, model.initState(), memory).then(() => undefined),
+        );
+        let state = (await lock(() => model.run(chunk, model.initState(), memory))).state;
+        timings.step![name] = await time(lock, stop, async () => {
+          const r = await model.run([chunk[0]], state, memory, { transient: true });
+          releaseState(state);
+          state = r.state;
+        });
+        releaseState(state);
+        if (m.memory) {
+          timings.encoder![name] = await time(lock, stop, () =>
+            model.encode(encIds).then(() => undefined),
+          );
+        }
+        if (stop() || !this.gpu) return;
+      }
+    } catch (e) {
+      return this.fallBack(`WebGPU failed while being timed: ${message(e)}`);
+    }
+    const pick = (t: Partial<Record<BackendKind, number>> | undefined): BackendKind =>
+      t?.webgpu !== undefined && t.wasm !== undefined && t.webgpu < MARGIN * t.wasm
+        ? 'webgpu'
+        : 'wasm';
+    this.plan = {
+      step: pick(timings.step),
+      prefill: pick(timings.prefill),
+      encoder: pick(timings.encoder),
+    };
+    this.timings = timings;
+    const used = Object.values(this.plan).includes('webgpu');
+    this.note = used ? null : `WASM measured faster than WebGPU for every kind of run here`;
+    if (!used) {
+      const gpu = this.gpu;
+      this.gpu = null; // nothing left for it: give its memory back
+      await gpu.release().catch(() => {});
+    }
+    this.onChange?.(this.report());
+  }
+
+  /** Reads back a GPU-resident state (what moving a state from WebGPU to WASM costs), in ms. */
+  async transferMs(): Promise<number | null> {
+    if (!this.gpu) return null;
+    const memory = await this.gpu.nullMemory();
+    const r = await this.gpu.run([1], this.gpu.initState(), memory, { transient: true });
+    const t = now();
+    await stateOnCpu(r.state);
+    const ms = now() - t;
+    releaseState(r.state);
+    return ms;
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+    await this.wasm.release();
+    await this.gpu?.release();
+  }
+}
+
+/** Token ids for the load-time parity check: a chunk, then two greedy steps. */
+function parityIds(m: Manifest): number[] {
+  return Array.from({ length: Math.min(8, m.limits.max_chunk) }, (_, i) => 100 + 17 * i);
+}
+
+/** The logits of a chunk then two greedy steps from the initial state (with the chunk's memory). */
+async function trace(model: OrtModel, ids: number[]): Promise<Float32Array[]> {
+  const memory = await model.encode(ids);
+  let r = await model.run(ids, model.initState(), memory);
+  const out = [r.logits];
+  for (let i = 0; i < 2; i++) {
+    const next = await model.run([argmax(r.logits)], r.state, memory, { transient: true });
+    releaseState(r.state);
+    r = next;
+    out.push(r.logits);
+  }
+  releaseState(r.state);
+  return out;
+}
+
+/** Why WebGPU's logits cannot stand in for WASM's, or null when they agree. */
+function disagreement(got: Float32Array[], want: Float32Array[], gpu: string): string | null {
+  for (let i = 0; i < want.length; i++) {
+    const d = maxAbsDiff(got[i], want[i]);
+    if (!(d <= PARITY_MAX_ABS) || argmax(got[i]) !== argmax(want[i])) {
+      return `WebGPU's logits differ from WASM's by ${d.toExponential(1)} on ${gpu}`;
+    }
+  }
+  return null;
+}
+
+/** Median ms of `fn` after one untimed run (shader compilation, first allocations): at least three
+ *  timed runs, more while under 300 ms in all, at most nine. */
+async function time(lock: Lock, stop: () => boolean, fn: () => Promise<void>): Promise<number> {
+  await lock(fn);
+  const times: number[] = [];
+  const t0 = now();
+  while (!stop() && times.length < 9 && (times.length < 3 || now() - t0 < 300)) {
+    await lock(async () => {
+      const t = now();
+      await fn();
+      times.push(now() - t);
+    });
+  }
+  return median(times);
+}
