@@ -1,4 +1,4 @@
-// The only module that imports onnxruntime-web: sessions, tensors, backend configuration.
+// Sessions, tensors, backend configuration: with capture.ts, the only modules that touch onnxruntime-web.
 // Two builds of it: the plain one runs the WASM provider (it is 2-4x faster on the CPU than the
 // WebGPU build's asyncify WASM), the WebGPU build (loaded only when asked for) runs the GPU sessions.
 import { readFileSync } from 'node:fs';
@@ -40,7 +40,7 @@ function configure(m: Ort, threads: number): void {
   if (dir) m.env.wasm.wasmPaths = 'file://' + (dir.endsWith(path.sep) ? dir : dir + path.sep);
 }
 
-function ortFor(backend: BackendName): Ort {
+export function ortFor(backend: BackendName): Ort {
   if (backend === 'wasm') return ort;
   if (!gpuOrt) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -96,7 +96,7 @@ const gpuStates = new FinalizationRegistry<{ tensors: ort.Tensor[]; owner: Owner
   disposeGpu(h.tensors, h.owner),
 );
 
-class OrtState implements DecoderState {
+export class OrtState implements DecoderState {
   readonly bytes: number;
   /** Some tensors live in GPU buffers (a transient step's output on WebGPU). */
   readonly onGpu: boolean;
@@ -115,9 +115,14 @@ class OrtState implements DecoderState {
   release(): void {
     if (this.owner && gpuStates.unregister(this)) disposeGpu(this.tensors, this.owner);
   }
+
+  /** Whether the tensors still hold this state (a captured step's state lasts until the next step). */
+  valid(): boolean {
+    return true;
+  }
 }
 
-class OrtMemory implements EncoderMemory {
+export class OrtMemory implements EncoderMemory {
   readonly bytes: number;
   constructor(readonly tensor: ort.Tensor) {
     this.bytes = tensor.size * 4;
@@ -146,11 +151,13 @@ function adopt(m: Ort, t: ort.Tensor): ort.Tensor {
 /** A state with every tensor on the CPU (reads GPU-resident ones back). */
 export async function stateOnCpu(state: DecoderState): Promise<DecoderState> {
   const st = state as OrtState;
+  if (!st.valid()) throw new Error('a decoding state was used after the next step replaced it');
   if (!st.onGpu) return st;
   const tensors = await Promise.all(
     st.tensors.map(async (t) =>
+      // (releaseData: the tensor becomes a CPU one and frees its GPU buffer, if it owns one)
       t.location === 'gpu-buffer'
-        ? new ort.Tensor(t.type as 'float32', (await t.getData()) as Float32Array, t.dims)
+        ? new ort.Tensor(t.type as 'float32', (await t.getData(true)) as Float32Array, t.dims)
         : t,
     ),
   );
@@ -197,12 +204,13 @@ function checkShapes(
   return null;
 }
 
-async function createSession(
+export async function createSession(
   folder: string,
   entry: GraphEntry,
   manifest: Manifest,
   backend: BackendName,
   gpuOutputs: string[] = [],
+  extra: ort.InferenceSession.SessionOptions = {},
 ): Promise<ort.InferenceSession> {
   const file = path.join(folder, entry.file);
   const m = ortFor(backend);
@@ -215,6 +223,7 @@ async function createSession(
     ...(gpuOutputs.length > 0
       ? { preferredOutputLocation: Object.fromEntries(gpuOutputs.map((o) => [o, 'gpu-buffer'])) }
       : {}),
+    ...extra,
     externalData: entry.external_data.map((name) => ({
       path: name,
       data: new Uint8Array(readFileSync(path.join(folder, name))),
@@ -249,8 +258,17 @@ async function createSession(
   return session;
 }
 
+/** Another way to run the single-token step (capture.ts: WebGPU graph capture). */
+export interface StepRunner {
+  run(id: number, state: OrtState, memory: EncoderMemory | null): Promise<StepResult>;
+  release(): Promise<void>;
+}
+
 export class OrtModel implements ModelSession {
   private nullMem: Promise<EncoderMemory | null> | undefined;
+  /** Runs transient single steps instead of the step session while set. */
+  private fastStep: StepRunner | null = null;
+  private fastStepOn = false;
   private readonly ort: Ort;
   private readonly owner: Owner = { open: true };
 
@@ -342,13 +360,18 @@ export class OrtModel implements ModelSession {
     if (ids.length < 1 || ids.length > max) {
       throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
     }
-    // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
     let st = state as OrtState;
+    if (!st.valid()) throw new Error('a decoding state was used after the next step replaced it');
+    // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
     if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
+    const mem = this.manifest.memory ? (memory ?? (await this.nullMemory())) : null;
+    if (this.manifest.memory && !mem)
+      throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);
+    if (ids.length === 1 && opts.transient && this.fastStep && this.fastStepOn) {
+      return this.fastStep.run(ids[0], st, mem);
+    }
     const feeds: Record<string, ort.Tensor> = { input_ids: int64(this.ort, ids) };
     if (this.manifest.memory) {
-      const mem = memory ?? (await this.nullMemory());
-      if (!mem) throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);
       feeds[this.manifest.memory.input] = adopt(this.ort, (mem as OrtMemory).tensor);
     }
     this.manifest.state.forEach((s, i) => (feeds[s.input] = adopt(this.ort, st.tensors[i])));
@@ -371,6 +394,25 @@ export class OrtModel implements ModelSession {
     releaseState(state);
   }
 
+  /** Hands decoding steps to `runner` (owned from now on); `use` switches between the two. */
+  setStepRunner(runner: StepRunner | null, use = runner !== null): void {
+    if (runner !== this.fastStep) void this.fastStep?.release();
+    this.fastStep = runner;
+    this.fastStepOn = use && runner !== null;
+  }
+
+  useStepRunner(use: boolean): void {
+    this.fastStepOn = use && this.fastStep !== null;
+  }
+
+  get hasStepRunner(): boolean {
+    return this.fastStep !== null;
+  }
+
+  get stepRunnerOn(): boolean {
+    return this.fastStepOn;
+  }
+
   async encode(ids: readonly number[]): Promise<EncoderMemory | null> {
     if (!this.encoder) return null;
     if (ids.length === 0) throw new RangeError('encoder input is empty');
@@ -385,6 +427,7 @@ export class OrtModel implements ModelSession {
 
   async release(): Promise<void> {
     this.owner.open = false;
+    await this.fastStep?.release();
     await this.decoder.release();
     await this.step?.release();
     await this.encoder?.release();

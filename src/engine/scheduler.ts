@@ -2,6 +2,7 @@
 // the backend measured faster for it on this machine. WASM always works; WebGPU is used only while
 // it does, and any failure moves everything back to WASM for good.
 import { median, warmUp } from './bench';
+import { CapturedStep } from './capture';
 import type { Manifest } from './manifest';
 import {
   OrtModel,
@@ -48,6 +49,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 export class ScheduledModel implements ModelSession {
   private plan: Record<RunKind, BackendKind>;
   private timings: BackendReport['timings'] = {};
+  private transfer: number | null = null;
   private note: string | null;
   private nullMem: Promise<EncoderMemory | null> | undefined;
   private released = false;
@@ -93,21 +95,32 @@ export class ScheduledModel implements ModelSession {
     const ids = parityIds(wasm.manifest);
     const want = await trace(wasm, ids);
     let gpu: OrtModel;
-    let got: Float32Array[] | Error;
+    let mismatch: string | null = null;
+    let captureNote: string | null = null;
     try {
-      ({ gpu, got } = await withBaselineWasm(async () => {
+      gpu = await withBaselineWasm(async () => {
         const m = await OrtModel.load(folder, runtime, false, undefined, 'webgpu');
-        return { gpu: m, got: await trace(m, ids).catch((e: Error) => e) };
-      }));
+        captureNote = await attachCapture(m, folder);
+        const check = async () => {
+          const got = await trace(m, ids).catch((e: Error) => e);
+          return got instanceof Error
+            ? `WebGPU failed its first runs: ${message(got)}`
+            : disagreement(got, want, info.description);
+        };
+        mismatch = await check();
+        if (mismatch && m.hasStepRunner) {
+          // Graph capture is the newer path: WebGPU without it before WebGPU not at all.
+          captureNote = `graph capture off: ${mismatch}`;
+          m.setStepRunner(null);
+          mismatch = await check();
+        }
+        return m;
+      });
     } catch (e) {
       const why = `WebGPU could not load the model: ${message(e)}`;
       return new ScheduledModel(wasm, null, mode, info, why);
     }
-    const model = new ScheduledModel(wasm, gpu, mode, info, null);
-    const mismatch =
-      got instanceof Error
-        ? `WebGPU failed its first runs: ${message(got)}`
-        : disagreement(got, want, info.description);
+    const model = new ScheduledModel(wasm, gpu, mode, info, captureNote);
     if (mismatch) await model.fallBack(mismatch);
     return model;
   }
@@ -135,7 +148,9 @@ export class ScheduledModel implements ModelSession {
       label,
       gpu: this.gpuInfo?.description ?? null,
       ...this.plan,
+      capture: this.plan.step === 'webgpu' && this.gpu !== null && this.gpu.stepRunnerOn,
       timings: this.timings,
+      transferMs: this.transfer,
       note: this.note,
     };
   }
@@ -226,13 +241,22 @@ export class ScheduledModel implements ModelSession {
         timings.prefill![name] = await time(lock, stop, () =>
           model.run(chunk, model.initState(), memory).then(() => undefined),
         );
-        let state = (await lock(() => model.run(chunk, model.initState(), memory))).state;
-        timings.step![name] = await time(lock, stop, async () => {
-          const r = await model.run([chunk[0]], state, memory, { transient: true });
+        const steps = async () => {
+          let state = (await lock(() => model.run(chunk, model.initState(), memory))).state;
+          const ms = await time(lock, stop, async () => {
+            const r = await model.run([chunk[0]], state, memory, { transient: true });
+            releaseState(state);
+            state = r.state;
+          });
           releaseState(state);
-          state = r.state;
-        });
-        releaseState(state);
+          return ms;
+        };
+        if (model.hasStepRunner) {
+          model.useStepRunner(true);
+          timings.step!['webgpu+capture'] = await steps();
+          model.useStepRunner(false);
+        }
+        timings.step![name] = await steps();
         if (m.memory) {
           timings.encoder![name] = await time(lock, stop, () =>
             model.encode(encIds).then(() => undefined),
@@ -243,12 +267,15 @@ export class ScheduledModel implements ModelSession {
     } catch (e) {
       return this.fallBack(`WebGPU failed while being timed: ${message(e)}`);
     }
-    const pick = (t: Partial<Record<BackendKind, number>> | undefined): BackendKind =>
-      t?.webgpu !== undefined && t.wasm !== undefined && t.webgpu < MARGIN * t.wasm
-        ? 'webgpu'
-        : 'wasm';
+    const st = timings.step!;
+    const captured = st['webgpu+capture'] !== undefined && st['webgpu+capture'] < st.webgpu;
+    this.gpu.useStepRunner(captured);
+    const gpuStep = captured ? st['webgpu+capture'] : st.webgpu;
+    const pick = (t: Record<string, number> | undefined, gpuMs = t?.webgpu): BackendKind =>
+      gpuMs !== undefined && t?.wasm !== undefined && gpuMs < MARGIN * t.wasm ? 'webgpu' : 'wasm';
+    this.transfer = await this.transferMs().catch(() => null);
     this.plan = {
-      step: pick(timings.step),
+      step: pick(st, gpuStep),
       prefill: pick(timings.prefill),
       encoder: pick(timings.encoder),
     };
@@ -264,21 +291,36 @@ export class ScheduledModel implements ModelSession {
   }
 
   /** Reads back a GPU-resident state (what moving a state from WebGPU to WASM costs), in ms. */
-  async transferMs(): Promise<number | null> {
+  private async transferMs(): Promise<number | null> {
     if (!this.gpu) return null;
     const memory = await this.gpu.nullMemory();
-    const r = await this.gpu.run([1], this.gpu.initState(), memory, { transient: true });
-    const t = now();
-    await stateOnCpu(r.state);
-    const ms = now() - t;
-    releaseState(r.state);
-    return ms;
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // a fresh state each time: a tensor keeps what it downloaded
+      const r = await this.gpu.run([1], this.gpu.initState(), memory, { transient: true });
+      const t = now();
+      await stateOnCpu(r.state);
+      times.push(now() - t);
+      releaseState(r.state);
+    }
+    return median(times);
   }
 
   async release(): Promise<void> {
     this.released = true;
     await this.wasm.release();
     await this.gpu?.release();
+  }
+}
+
+/** Graph capture for the model's step where it can have one; null, or why not. */
+async function attachCapture(m: OrtModel, folder: string): Promise<string | null> {
+  if (!m.manifest.constant_state || !m.manifest.step) return null;
+  try {
+    m.setStepRunner(await CapturedStep.create(folder, m.manifest));
+    return null;
+  } catch (e) {
+    return `graph capture unavailable: ${message(e)}`;
   }
 }
 

@@ -35,8 +35,12 @@ export interface BackendReport {
   step: BackendKind;
   prefill: BackendKind;
   encoder: BackendKind;
-  /** Median ms per run on each backend, from the load-time measurement (when both were timed). */
-  timings: Partial<Record<'step' | 'prefill' | 'encoder', Partial<Record<BackendKind, number>>>>;
+  /** The WebGPU step replays a captured graph (capture.ts). */
+  capture: boolean;
+  /** Median ms per run where each was timed: wasm, webgpu and, for steps, webgpu+capture. */
+  timings: Partial<Record<'step' | 'prefill' | 'encoder', Record<string, number>>>;
+  /** ms to read a decoding state back from the GPU (moving it to WASM), when timed. */
+  transferMs: number | null;
   /** Why WebGPU is not (or no longer) used, or what the measurement decided. */
   note: string | null;
 }
@@ -47,17 +51,29 @@ const KIND_NAMES: Record<'step' | 'prefill' | 'encoder', string> = {
   encoder: 'file memory',
 };
 
-/** One line per kind of run: where it goes and, when measured, both backends' ms. */
+const TIMING_NAMES: Record<string, string> = {
+  wasm: 'WASM',
+  webgpu: 'WebGPU',
+  'webgpu+capture': 'WebGPU captured',
+};
+
+/** One line per kind of run: where it goes and, when measured, each backend's ms. */
 export function describePlan(r: BackendReport): string[] {
-  const label = (b: BackendKind) => (b === 'webgpu' ? 'WebGPU' : 'WASM');
   const lines = (['step', 'prefill', 'encoder'] as const).map((k) => {
-    const t = r.timings[k];
+    const where =
+      r[k] === 'webgpu'
+        ? k === 'step' && r.capture
+          ? 'WebGPU (graph capture)'
+          : 'WebGPU'
+        : 'WASM';
+    const t = Object.entries(r.timings[k] ?? {});
     const ms =
-      t?.wasm !== undefined && t.webgpu !== undefined
-        ? ` (WASM ${t.wasm.toFixed(1)} ms, WebGPU ${t.webgpu.toFixed(1)} ms)`
+      t.length > 1
+        ? ` (${t.map(([b, v]) => `${TIMING_NAMES[b] ?? b} ${v.toFixed(1)} ms`).join(', ')})`
         : '';
-    return `${KIND_NAMES[k]}: ${label(r[k])}${ms}`;
+    return `${KIND_NAMES[k]}: ${where}${ms}`;
   });
+  if (r.transferMs !== null) lines.push(`state GPU to CPU: ${r.transferMs.toFixed(2)} ms`);
   if (r.gpu) lines.push(`GPU: ${r.gpu}`);
   return lines;
 }

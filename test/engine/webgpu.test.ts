@@ -2,11 +2,14 @@
 // adapter: Mesa's llvmpipe through Dawn's OpenGL ES backend (no GPU needed; speed means nothing).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CapturedStep } from '../../src/engine/capture';
+import { readManifest } from '../../src/engine/manifest';
 import { openEngine } from '../../src/engine/models';
 import {
   isGpuState,
   OrtModel,
   releaseState,
+  stateOnCpu,
   withBaselineWasm,
   type RuntimeOptions,
 } from '../../src/engine/runtime';
@@ -81,6 +84,46 @@ for (const variant of VARIANTS) {
   });
 }
 
+const CONSTANT = VARIANTS.filter((v) => readManifest(fixtureFolder(v)).constant_state);
+
+for (const variant of CONSTANT) {
+  test(`${variant}: graph-captured WebGPU steps match PyTorch`, async () => {
+    await installWebGpu(SOFTWARE_GPU);
+    const folder = fixtureFolder(variant);
+    const model = await OrtModel.load(folder, runtime('webgpu'), true, undefined, 'webgpu');
+    model.setStepRunner(await CapturedStep.create(folder, model.manifest));
+    const exp = expected(variant);
+    const memory = await model.encode(exp.context_ids);
+    let state: DecoderState = model.initState();
+    let at = 0;
+    for (const [i, size] of exp.schedule.entries()) {
+      const r = await model.run(exp.ids.slice(at, at + size), state, memory, {
+        transient: size === 1,
+      });
+      state = r.state;
+      at += size;
+      const diff = maxAbsDiff(r.logits, exp.runs[i].logits);
+      assert.ok(diff <= TOL, `logits after ${at} tokens (run of ${size}) differ by ${diff}`);
+    }
+    // Reading a state back (moving it to WASM) leaves the replay's own buffers alone.
+    const wasm = await OrtModel.load(folder, runtime('wasm'));
+    const onCpu = await stateOnCpu(state);
+    const want = await wasm.run([7], onCpu, memory);
+    const again = await model.run([7], state, memory, { transient: true });
+    assert.ok(maxAbsDiff(again.logits, want.logits) <= TOL, 'the step after a read-back');
+    state = again.state;
+    await wasm.release();
+    // A captured state lasts until the next captured step: using it later is an error, not garbage.
+    const step = await model.run([1], state, memory, { transient: true });
+    assert.equal(isGpuState(step.state), true);
+    await assert.rejects(
+      model.run([1], state, memory, { transient: true }),
+      /used after the next step/,
+    );
+    await model.release();
+  });
+}
+
 test('steps on WebGPU with prefill on WASM (and the reverse) decode what WASM alone decodes', async () => {
   const folder = fixtureFolder('decay');
   const exp = expected('decay');
@@ -148,9 +191,10 @@ test('auto times both backends and keeps single steps on WASM against a software
   const r = model.report();
   assert.equal(changed, 1);
   const t = r.timings.step!;
-  assert.ok(t.wasm! > 0 && t.webgpu! > 0, JSON.stringify(r.timings));
+  assert.ok(t.wasm > 0 && t.webgpu > 0 && t['webgpu+capture'] > 0, JSON.stringify(r.timings));
   // llvmpipe pays a dispatch per op on the CPU: tens of ms against well under a ms.
   assert.equal(r.step, 'wasm', JSON.stringify(r.timings));
-  assert.ok(t.webgpu! > t.wasm!);
+  assert.ok(t.webgpu > t.wasm);
+  assert.ok(r.transferMs !== null && r.transferMs >= 0);
   await model.release();
 });
