@@ -12,6 +12,7 @@ import {
   type ContextSamples,
 } from '../engine/bench';
 import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engine/models';
+import { CapturedStep } from '../engine/capture';
 import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime';
 import { BpeTokenizer } from '../engine/tokenizer';
 import { installWebGpu, type GpuInfo } from '../engine/webgpu';
@@ -95,6 +96,9 @@ export async function runBench(argv: string[]): Promise<number> {
           ? await OrtModel.load(folder, runtime, true, step)
           : await withBaselineWasm(async () => {
               const s = await OrtModel.load(folder, runtime, true, step, backend);
+              // steps replay a captured graph where the model allows one, as in the extension
+              if (s.manifest.constant_state && s.manifest.step)
+                s.setStepRunner(await CapturedStep.create(folder, s.manifest));
               await s.run([1], s.initState(), await s.nullMemory());
               return s;
             });
@@ -121,7 +125,7 @@ export async function runBench(argv: string[]): Promise<number> {
         id: step?.endsWith('int8') ? `${m.id} (int8 step)` : m.id,
         variant: m.variant,
         parameters: m.parameters,
-        backend: session.backend,
+        backend: session.hasStepRunner ? 'webgpu+capture' : session.backend,
         points,
         prefillTokPerS: prefill,
         ratio: points[points.length - 1].stepMs / points[0].stepMs,
@@ -161,7 +165,7 @@ export async function runBench(argv: string[]): Promise<number> {
     console.log(
       `\nWebGPU adapter: ${gpu.description}${gpu.software ? ' (software: correctness only)' : ''}`,
     );
-    for (const r of rows.filter((x) => x.backend === 'webgpu')) {
+    for (const r of rows.filter((x) => x.backend.startsWith('webgpu'))) {
       const w = rows.find((x) => x.id === r.id && x.backend === 'wasm');
       if (!w) continue;
       console.log(

@@ -91,21 +91,28 @@ export async function sampleContext(
   const memory = await session.nullMemory();
   const start = session.syntheticState(context);
   const token = session.manifest.tokenizer.eos - 1;
-  await session.run([token], start, memory); // warm-up (allocations, caches)
+  // Steps as decoding runs them (transient: on WebGPU the state may stay in GPU buffers).
+  const step = async (id: number, state: DecoderState) => {
+    const r = await session.run([id], state, memory, { transient: true });
+    if (state !== start) session.releaseState?.(state);
+    return r;
+  };
+  session.releaseState?.((await step(token, start)).state); // warm-up (allocations, caches)
   const steps: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t = now();
-    await session.run([token], start, memory);
+    const r = await step(token, start);
     steps.push(now() - t);
+    session.releaseState?.(r.state);
   }
   const ttfs: number[] = [];
   for (let r = 0; r < Math.max(1, Math.floor(reps / 4)); r++) {
     const t = now();
-    let res = await session.run([token], start, memory);
-    for (let i = 0; i < suggestionTokens - 1; i++)
-      res = await session.run([argmax(res.logits)], res.state, memory);
+    let res = await step(token, start);
+    for (let i = 0; i < suggestionTokens - 1; i++) res = await step(argmax(res.logits), res.state);
     argmax(res.logits);
     ttfs.push(now() - t);
+    session.releaseState?.(res.state);
   }
   return { steps, ttfs, stateBytes: start.bytes };
 }

@@ -1,12 +1,33 @@
 // WebGPU failures leave WASM in charge with the reason in the report, and lose no completion:
 // no adapter at all, and a device lost between runs (destroyed for real, not simulated).
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { openEngine } from '../../src/engine/models';
 import { webGpuDevice } from '../../src/engine/runtime';
 import { ScheduledModel } from '../../src/engine/scheduler';
 import type { BackendReport } from '../../src/engine/session';
-import { expected, fixtureFolder, maxAbsDiff } from './helpers';
+import { probeWebGpu } from '../../src/engine/webgpu';
+import { expected, fixtureFolder, maxAbsDiff, ROOT } from './helpers';
+
+const WORKER = path.join(ROOT, 'out', 'src', 'worker', 'inferenceWorker.js');
+
+test('the child-process check finds the software adapter, or says why there is none', async () => {
+  const info = await probeWebGpu(WORKER, { dawn: ['backend=opengles'] });
+  assert.match(info.description, /llvmpipe/);
+  await assert.rejects(probeWebGpu(WORKER, { dawn: ['backend=d3d11'] }), /no WebGPU adapter/);
+});
+
+test('a check that crashes (as a bad GPU driver would) is a reason, not a crash', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'linea-probe-'));
+  const script = path.join(dir, 'crash.js');
+  writeFileSync(script, "process.kill(process.pid, 'SIGSEGV');\n");
+  await assert.rejects(probeWebGpu(script, {}), /the WebGPU check crashed \(SIGSEGV\)/);
+  writeFileSync(script, 'setInterval(() => {}, 1000);\n');
+  await assert.rejects(probeWebGpu(script, {}, 1500), /did not answer in 1.5 s/);
+});
 
 test('no adapter: auto runs on WASM and says why', async () => {
   // Dawn's D3D11 backend exists only on Windows: an adapter request that finds nothing anywhere else.
