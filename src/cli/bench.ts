@@ -17,7 +17,7 @@ import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime'
 import { BpeTokenizer } from '../engine/tokenizer';
 import { installWebGpu, type GpuInfo } from '../engine/webgpu';
 import { intFlag, listFlag, parseArgs, UsageError } from './args';
-import { modelRoots, repoRoot, wasmPaths } from './main';
+import { dawnDirs, modelRoots, repoRoot, wasmPaths } from './main';
 
 interface ModelRow {
   id: string;
@@ -67,7 +67,7 @@ export async function runBench(argv: string[]): Promise<number> {
   const reps = intFlag(args, 'reps', quick ? 5 : 20, 1);
   const threads = intFlag(args, 'threads', 2, 1);
   const dawn = ((args.flags.get('dawn') as string | undefined) ?? '').split(',').filter((f) => f);
-  const runtime = { threads, wasmPaths: wasmPaths(), webgpu: { dawn } };
+  const runtime = { threads, wasmPaths: wasmPaths(), webgpu: { dawn, addonDirs: dawnDirs() } };
   const { backends, gpu } = await pickBackends(args.flags.get('backends'), runtime.webgpu);
   const prefillTokens = intFlag(args, 'prefill-tokens', 4096, 16);
   const wanted = args.flags.get('models');

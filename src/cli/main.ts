@@ -37,7 +37,7 @@ function backendOptions(
   if (backend !== 'wasm' && backend !== 'auto' && backend !== 'webgpu')
     throw new UsageError(`--backend must be wasm, auto or webgpu, got ${backend}`);
   const dawn = ((args.flags.get('dawn') as string | undefined) ?? '').split(',').filter((f) => f);
-  return { backend, webgpu: { dawn } };
+  return { backend, webgpu: { dawn, addonDirs: dawnDirs() } };
 }
 
 async function gpu(argv: string[]): Promise<number> {
@@ -82,6 +82,11 @@ export function workerPath(): string {
 
 export function wasmPaths(): string | undefined {
   return existsSync(path.join(__dirname, 'ort-wasm-simd-threaded.wasm')) ? __dirname : undefined;
+}
+
+/** Where a bundled CLI finds Dawn beside it (dist/webgpu/<platform>/dawn.node), as the VSIX does. */
+export function dawnDirs(): string[] {
+  return [path.join(__dirname, 'webgpu')];
 }
 
 /** 1-based line and column to an offset; a position past the end is clamped to it. */

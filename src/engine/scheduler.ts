@@ -6,6 +6,7 @@ import { CapturedStep } from './capture';
 import type { Manifest } from './manifest';
 import {
   OrtModel,
+  isGpuState,
   releaseState,
   stateOnCpu,
   webGpuDevice,
@@ -98,30 +99,34 @@ export class ScheduledModel implements ModelSession {
     let mismatch: string | null = null;
     let captureNote: string | null = null;
     try {
+      // (a first load compiles every shader: minutes on a slow software adapter at worst)
       gpu = await withBaselineWasm(async () => {
-        const m = await OrtModel.load(folder, runtime, false, undefined, 'webgpu');
-        captureNote = await attachCapture(m, folder);
-        const check = async () => {
-          const got = await trace(m, ids).catch((e: Error) => e);
-          return got instanceof Error
-            ? `WebGPU failed its first runs: ${message(got)}`
-            : disagreement(got, want, info.description);
-        };
-        mismatch = await check();
-        if (mismatch && m.hasStepRunner) {
-          // Graph capture is the newer path: WebGPU without it before WebGPU not at all.
-          captureNote = `graph capture off: ${mismatch}`;
-          m.setStepRunner(null);
+        const load = async () => {
+          const m = await OrtModel.load(folder, runtime, false, undefined, 'webgpu');
+          captureNote = await attachCapture(m, folder);
+          const check = async () => {
+            const got = await trace(m, ids).catch((e: Error) => e);
+            return got instanceof Error
+              ? `WebGPU failed its first runs: ${message(got)}`
+              : disagreement(got, want, info.description);
+          };
           mismatch = await check();
-        }
-        return m;
+          if (mismatch && m.hasStepRunner) {
+            // Graph capture is the newer path: WebGPU without it before WebGPU not at all.
+            captureNote = `graph capture off: ${mismatch}`;
+            m.setStepRunner(null);
+            mismatch = await check();
+          }
+          return m;
+        };
+        return withinLimit(load(), 10 * GPU_RUN_LIMIT_MS);
       });
     } catch (e) {
       const why = `WebGPU could not load the model: ${message(e)}`;
       return new ScheduledModel(wasm, null, mode, info, why);
     }
     const model = new ScheduledModel(wasm, gpu, mode, info, captureNote);
-    if (mismatch) await model.fallBack(mismatch);
+    if (mismatch) model.fallBack(mismatch);
     return model;
   }
 
@@ -177,12 +182,14 @@ export class ScheduledModel implements ModelSession {
     const model = this.where(kind);
     if (model === this.gpu) {
       try {
-        return await model.run(ids, state, memory, opts);
+        return await withinLimit(model.run(ids, state, memory, opts));
       } catch (e) {
-        await this.fallBack(`WebGPU ${kind} failed: ${message(e)}`);
+        this.fallBack(`WebGPU ${kind} failed: ${message(e)}`);
       }
     }
-    return this.wasm.run(ids, state, memory, opts);
+    // A state still in GPU buffers is read back first, which a hung device would never answer.
+    const run = this.wasm.run(ids, state, memory, opts);
+    return isGpuState(state) ? withinLimit(run) : run;
   }
 
   releaseState(state: DecoderState): void {
@@ -193,9 +200,9 @@ export class ScheduledModel implements ModelSession {
     const model = this.where('encoder');
     if (model === this.gpu) {
       try {
-        return await model.encode(ids);
+        return await withinLimit(model.encode(ids));
       } catch (e) {
-        await this.fallBack(`WebGPU encoder failed: ${message(e)}`);
+        this.fallBack(`WebGPU encoder failed: ${message(e)}`);
       }
     }
     return this.wasm.encode(ids);
@@ -207,14 +214,15 @@ export class ScheduledModel implements ModelSession {
   }
 
   /** WASM from now on: logged once through onChange; the GPU sessions are released. */
-  private async fallBack(reason: string): Promise<void> {
+  private fallBack(reason: string): void {
     const gpu = this.gpu;
     if (!gpu || this.released) return;
     this.gpu = null;
     this.plan = { step: 'wasm', prefill: 'wasm', encoder: 'wasm' };
     this.note = `${reason}; using WASM`;
     this.onChange?.(this.report());
-    await gpu.release().catch(() => {});
+    // not awaited: on a hung device releasing would hang too
+    gpu.release().catch(() => {});
   }
 
   /**
@@ -237,12 +245,13 @@ export class ScheduledModel implements ModelSession {
         ['wasm', this.wasm],
         ['webgpu', this.gpu],
       ] as const) {
-        const memory = await lock(() => model.nullMemory());
+        const memory = await lock(() => withinLimit(model.nullMemory()));
         timings.prefill![name] = await time(lock, stop, () =>
           model.run(chunk, model.initState(), memory).then(() => undefined),
         );
         const steps = async () => {
-          let state = (await lock(() => model.run(chunk, model.initState(), memory))).state;
+          let state = (await lock(() => withinLimit(model.run(chunk, model.initState(), memory))))
+            .state;
           const ms = await time(lock, stop, async () => {
             const r = await model.run([chunk[0]], state, memory, { transient: true });
             releaseState(state);
@@ -324,6 +333,19 @@ async function attachCapture(m: OrtModel, folder: string): Promise<string | null
   }
 }
 
+/** Longest a WebGPU run may take before it counts as hung (a slow software adapter's encoder run
+ *  takes ~2 s; a working GPU, milliseconds). */
+export const GPU_RUN_LIMIT_MS = 20_000;
+
+/** `p`, or a rejection once it has taken GPU_RUN_LIMIT_MS. */
+export function withinLimit<T>(p: Promise<T>, ms = GPU_RUN_LIMIT_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer in ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
 /** Token ids for the load-time parity check: a chunk, then two greedy steps. */
 function parityIds(m: Manifest): number[] {
   return Array.from({ length: Math.min(8, m.limits.max_chunk) }, (_, i) => 100 + 17 * i);
@@ -357,7 +379,9 @@ function disagreement(got: Float32Array[], want: Float32Array[], gpu: string): s
 
 /** Median ms of `fn` after one untimed run (shader compilation, first allocations): at least three
  *  timed runs, more while under 300 ms in all, at most nine. */
-async function time(lock: Lock, stop: () => boolean, fn: () => Promise<void>): Promise<number> {
+async function time(lock: Lock, stop: () => boolean, run: () => Promise<void>): Promise<number> {
+  // under the engine's lock: a hung device must not keep completions waiting
+  const fn = () => withinLimit(run());
   await lock(fn);
   const times: number[] = [];
   const t0 = now();

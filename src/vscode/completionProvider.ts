@@ -79,7 +79,15 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
       keystrokeMs: this.intervals.length ? median(this.intervals) : NaN,
     });
     if (!(await sleep(delay, token))) return undefined;
-    if (!(await this.host.ensureOpen(doc)) || token.isCancellationRequested) return undefined;
+    if (!(await this.host.ensureOpen(doc)) || token.isCancellationRequested) {
+      this.log.debug(
+        `no request at ${position.line + 1}:${position.character + 1}: document not synced or cancelled`,
+      );
+      return undefined;
+    }
+    this.log.debug(
+      `request at ${position.line + 1}:${position.character + 1} after ${delay} ms debounce`,
+    );
 
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());
@@ -96,6 +104,9 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
           tabSize: this.tabSize(doc),
         },
         abort.signal,
+      );
+      this.log.debug(
+        `answer in ${r.timings.totalMs.toFixed(0)} ms: stop=${r.stop}, ${r.tokens} tokens, ${r.text === null ? 'nothing to show' : JSON.stringify(r.text)}${token.isCancellationRequested ? ' (cancelled meanwhile)' : ''}`,
       );
       if (token.isCancellationRequested || r.stop === 'cancelled') return undefined;
       this.onResult(r);

@@ -202,6 +202,8 @@ export class EngineHost implements vscode.Disposable {
   }
 
   private async syncOpen(doc: vscode.TextDocument): Promise<void> {
+    // (while the first model loads the worker has no engine to take documents; all are sent after)
+    if (!this.loadedFolder) return;
     if (!this.ready && this._status.kind !== 'loading') return;
     const uri = doc.uri.toString();
     if (!this.wants(doc) || this.synced.has(uri)) return;

@@ -161,6 +161,9 @@ export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServ
   const args = [
     e2ePaths.codeServer,
     ...common,
+    // debug: Linea logs each completion request and answer, which a failing test prints
+    '--log',
+    'debug',
     '--auth',
     'none',
     '--bind-addr',
@@ -269,6 +272,23 @@ export async function waitForWorkbench(page: Page, timeoutMs = 90_000): Promise<
 const quickInput = '.quick-input-widget';
 
 /** Types into the quick input and waits for a row whose label contains `label`, then picks it. */
+/** The quick input is open and focused with `value` in its box (a new pick, or the palette's '>'). */
+async function waitForFreshQuickInput(page: Page, value: string, timeoutMs: number) {
+  await page.waitForFunction(
+    ([sel, want]) => {
+      type Input = { value: string };
+      const doc = (globalThis as unknown as { document: Record<string, unknown> }).document as {
+        querySelector(s: string): Input | null;
+        activeElement: unknown;
+      };
+      const input = doc.querySelector(`${sel} input`);
+      return input !== null && doc.activeElement === input && input.value === want;
+    },
+    [quickInput, value] as const,
+    { timeout: timeoutMs },
+  );
+}
+
 export async function pickQuickInput(
   page: Page,
   query: string,
@@ -306,8 +326,12 @@ export async function runCommand(
   opensPick?: string,
 ) {
   await page.keyboard.press('F1');
+  await waitForFreshQuickInput(page, '>', timeoutMs);
   await pickQuickInput(page, title, title, timeoutMs, opensPick === undefined);
   if (opensPick !== undefined) {
+    // The palette's widget is reused and still shows the command's title for a moment: typing
+    // before the new pick has the focus would type into the editor.
+    await waitForFreshQuickInput(page, '', timeoutMs);
     await page
       .locator(quickInput, { hasText: opensPick })
       .waitFor({ state: 'visible', timeout: timeoutMs });

@@ -155,7 +155,10 @@ async function withLinea(
     await body(session.page, server);
   } catch (e) {
     if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
-    if (server) console.error(`code-server output:\n${server.logs().slice(-4000)}`);
+    if (server) {
+      console.error(`code-server output:\n${server.logs().slice(-4000)}`);
+      console.error(`Linea log:\n${(await lineaLog(server).catch(() => '')).slice(-4000)}`);
+    }
     throw e;
   } finally {
     await session?.close();

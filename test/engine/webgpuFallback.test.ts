@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { openEngine } from '../../src/engine/models';
 import { webGpuDevice } from '../../src/engine/runtime';
-import { ScheduledModel } from '../../src/engine/scheduler';
+import { ScheduledModel, withinLimit } from '../../src/engine/scheduler';
 import type { BackendReport } from '../../src/engine/session';
 import { probeWebGpu } from '../../src/engine/webgpu';
 import { expected, fixtureFolder, maxAbsDiff, ROOT } from './helpers';
@@ -27,6 +27,11 @@ test('a check that crashes (as a bad GPU driver would) is a reason, not a crash'
   await assert.rejects(probeWebGpu(script, {}), /the WebGPU check crashed \(SIGSEGV\)/);
   writeFileSync(script, 'setInterval(() => {}, 1000);\n');
   await assert.rejects(probeWebGpu(script, {}, 1500), /did not answer in 1.5 s/);
+});
+
+test('a WebGPU run that never answers counts as failed once the limit has passed', async () => {
+  await assert.rejects(withinLimit(new Promise<number>(() => {}), 50), /no answer in 0.05 s/);
+  assert.equal(await withinLimit(Promise.resolve(3), 50), 3);
 });
 
 test('no adapter: auto runs on WASM and says why', async () => {
