@@ -282,7 +282,7 @@ export class ScheduledModel implements ModelSession {
     const gpuStep = captured ? st['webgpu+capture'] : st.webgpu;
     const pick = (t: Record<string, number> | undefined, gpuMs = t?.webgpu): BackendKind =>
       gpuMs !== undefined && t?.wasm !== undefined && gpuMs < MARGIN * t.wasm ? 'webgpu' : 'wasm';
-    this.transfer = await this.transferMs().catch(() => null);
+    this.transfer = await withinLimit(this.transferMs()).catch(() => null);
     this.plan = {
       step: pick(st, gpuStep),
       prefill: pick(timings.prefill),
@@ -294,7 +294,7 @@ export class ScheduledModel implements ModelSession {
     if (!used) {
       const gpu = this.gpu;
       this.gpu = null; // nothing left for it: give its memory back
-      await gpu.release().catch(() => {});
+      gpu.release().catch(() => {});
     }
     this.onChange?.(this.report());
   }
