@@ -15,9 +15,9 @@ import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engin
 import { CapturedStep } from '../engine/capture';
 import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime';
 import { BpeTokenizer } from '../engine/tokenizer';
-import { installWebGpu, type GpuInfo } from '../engine/webgpu';
+import { installWebGpu, type GpuInfo, type WebGpuOptions } from '../engine/webgpu';
 import { intFlag, listFlag, parseArgs, UsageError } from './args';
-import { dawnDirs, modelRoots, repoRoot, wasmPaths } from './main';
+import { backendOptions, modelRoots, repoRoot, wasmPaths } from './main';
 
 interface ModelRow {
   id: string;
@@ -66,8 +66,8 @@ export async function runBench(argv: string[]): Promise<number> {
   );
   const reps = intFlag(args, 'reps', quick ? 5 : 20, 1);
   const threads = intFlag(args, 'threads', 2, 1);
-  const dawn = ((args.flags.get('dawn') as string | undefined) ?? '').split(',').filter((f) => f);
-  const runtime = { threads, wasmPaths: wasmPaths(), webgpu: { dawn, addonDirs: dawnDirs() } };
+  // (bench takes no --backend: only --dawn counts here)
+  const runtime = { threads, wasmPaths: wasmPaths(), webgpu: backendOptions(args).webgpu };
   const { backends, gpu } = await pickBackends(args.flags.get('backends'), runtime.webgpu);
   const prefillTokens = intFlag(args, 'prefill-tokens', 4096, 16);
   const wanted = args.flags.get('models');
@@ -199,7 +199,7 @@ export async function runBench(argv: string[]): Promise<number> {
 /** --backends wasm,webgpu | auto (default: WebGPU too where a hardware adapter answers). */
 async function pickBackends(
   flag: string | true | undefined,
-  webgpu: { dawn: string[] },
+  webgpu: WebGpuOptions,
 ): Promise<{ backends: BackendName[]; gpu: GpuInfo | null }> {
   const asked = typeof flag === 'string' && flag !== 'auto' ? flag.split(',') : null;
   for (const b of asked ?? []) {

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
 import type { RuntimeOptions } from '../engine/runtime';
 import { describePlan } from '../engine/session';
-import { installWebGpu } from '../engine/webgpu';
+import { installWebGpu, parseDawnFlags, type WebGpuOptions } from '../engine/webgpu';
 import { EngineClient } from '../worker/client';
 import { parseArgs, intFlag, UsageError } from './args';
 import { runBench } from './bench';
@@ -30,13 +30,14 @@ const USAGE = `usage: linea <command> [options]
 `;
 
 /** --backend and --dawn as runtime options. */
-function backendOptions(
-  args: ReturnType<typeof parseArgs>,
-): Pick<RuntimeOptions, 'backend' | 'webgpu'> {
+export function backendOptions(args: ReturnType<typeof parseArgs>): {
+  backend: NonNullable<RuntimeOptions['backend']>;
+  webgpu: Required<WebGpuOptions>;
+} {
   const backend = (args.flags.get('backend') as string | undefined) ?? 'wasm';
   if (backend !== 'wasm' && backend !== 'auto' && backend !== 'webgpu')
     throw new UsageError(`--backend must be wasm, auto or webgpu, got ${backend}`);
-  const dawn = ((args.flags.get('dawn') as string | undefined) ?? '').split(',').filter((f) => f);
+  const dawn = parseDawnFlags(args.flags.get('dawn') as string | undefined);
   return { backend, webgpu: { dawn, addonDirs: dawnDirs() } };
 }
 

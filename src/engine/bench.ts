@@ -27,7 +27,7 @@ export function percentile(xs: number[], p: number): number {
 }
 
 /** The decoder's own greedy pick: the cost it pays per token besides the model run. */
-const argmax = (logits: Float32Array) => pickToken(logits, null, GREEDY, () => 0);
+export const argmax = (logits: Float32Array) => pickToken(logits, null, GREEDY, () => 0);
 
 /**
  * Runs the step graph (and a short prefill chunk) until its time stops improving. V8 first runs

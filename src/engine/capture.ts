@@ -125,15 +125,9 @@ export class CapturedStep implements StepRunner {
   }
 
   async run(id: number, state: OrtState, memory: EncoderMemory | null): Promise<StepResult> {
-    if (state instanceof CapturedState && state.runner === this) {
-      if (!state.valid())
-        throw new Error('a decoding state was used after the next step replaced it');
-      // its values are already in the input buffers
-    } else {
-      if (!state.valid())
-        throw new Error('a decoding state was used after the next step replaced it');
-      await this.upload(state);
-    }
+    // (OrtModel.run has refused a state whose buffers a later step overwrote)
+    const resident = state instanceof CapturedState && state.runner === this;
+    if (!resident) await this.upload(state); // else its values are in the input buffers already
     const q = this.device.queue;
     if (this.memory && memory !== this.lastMemory) {
       if (!memory) throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);

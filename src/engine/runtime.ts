@@ -148,10 +148,16 @@ function adopt(m: Ort, t: ort.Tensor): ort.Tensor {
   return new m.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
 }
 
-/** A state with every tensor on the CPU (reads GPU-resident ones back). */
-export async function stateOnCpu(state: DecoderState): Promise<DecoderState> {
+/** The state, unless a later captured step has overwritten the buffers it lived in. */
+function requireValid(state: DecoderState): OrtState {
   const st = state as OrtState;
   if (!st.valid()) throw new Error('a decoding state was used after the next step replaced it');
+  return st;
+}
+
+/** A state with every tensor on the CPU (reads GPU-resident ones back). */
+export async function stateOnCpu(state: DecoderState): Promise<DecoderState> {
+  const st = requireValid(state);
   if (!st.onGpu) return st;
   const tensors = await Promise.all(
     st.tensors.map(async (t) =>
@@ -360,8 +366,7 @@ export class OrtModel implements ModelSession {
     if (ids.length < 1 || ids.length > max) {
       throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
     }
-    let st = state as OrtState;
-    if (!st.valid()) throw new Error('a decoding state was used after the next step replaced it');
+    let st = requireValid(state);
     // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
     if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
     const mem = this.manifest.memory ? (memory ?? (await this.nullMemory())) : null;
@@ -394,11 +399,11 @@ export class OrtModel implements ModelSession {
     releaseState(state);
   }
 
-  /** Hands decoding steps to `runner` (owned from now on); `use` switches between the two. */
-  setStepRunner(runner: StepRunner | null, use = runner !== null): void {
+  /** Hands transient steps to `runner` (owned from now on; null: back to the step session). */
+  setStepRunner(runner: StepRunner | null): void {
     if (runner !== this.fastStep) void this.fastStep?.release();
     this.fastStep = runner;
-    this.fastStepOn = use && runner !== null;
+    this.fastStepOn = runner !== null;
   }
 
   useStepRunner(use: boolean): void {

@@ -1,7 +1,7 @@
 // One model on two backends: each kind of run (single-token step, prefill chunk, encoder) goes to
 // the backend measured faster for it on this machine. WASM always works; WebGPU is used only while
 // it does, and any failure moves everything back to WASM for good.
-import { median, warmUp } from './bench';
+import { argmax, median, warmUp } from './bench';
 import { CapturedStep } from './capture';
 import type { Manifest } from './manifest';
 import {
@@ -34,12 +34,6 @@ const PARITY_MAX_ABS = 1e-2;
 
 const now = () => performance.now();
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split('\n')[0];
-
-function argmax(x: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let d = 0;

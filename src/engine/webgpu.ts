@@ -64,12 +64,17 @@ export function prepareDawnEnv(flags: readonly string[] = []): void {
   if (usesGl(flags)) process.env.EGL_PLATFORM ??= 'surfaceless';
 }
 
-/** Dawn flags from LINEA_DAWN (comma-separated), e.g. backend=opengles on a headless machine. */
-export function dawnFlagsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  return (env.LINEA_DAWN ?? '')
+/** Dawn flags written comma-separated (`--dawn`, LINEA_DAWN), e.g. backend=opengles. */
+export function parseDawnFlags(text: string | undefined): string[] {
+  return (text ?? '')
     .split(',')
     .map((f) => f.trim())
     .filter((f) => f);
+}
+
+/** Dawn flags from LINEA_DAWN, e.g. backend=opengles on a headless machine. */
+export function dawnFlagsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return parseDawnFlags(env.LINEA_DAWN);
 }
 
 /** The Dawn binary's folder name for this machine, as the `webgpu` package lays them out. */
