@@ -62,7 +62,11 @@ if [ ! -f "$marker" ] || [ ! -f "$CS_PKG/out/node/entry.js" ]; then
   start=$SECONDS
   rm -rf "$CS_PREFIX"
   mkdir -p "$CS_PREFIX"
-  PATH="$NODE_HOME/bin:$PATH" npm_config_nodedir="$NODE_HOME" npm_config_dangerously_allow_all_scripts=true \
+  # An outer `npm run setup` exports npm_config_user_agent naming its own Node ("node/v20..."), and
+  # code-server's postinstall reads the Node version from that variable, not from `node`: it must
+  # not leak into this install, or the postinstall refuses with "requires node v24".
+  env -u npm_config_user_agent -u npm_config_npm_version -u npm_config_local_prefix \
+    PATH="$NODE_HOME/bin:$PATH" npm_config_nodedir="$NODE_HOME" npm_config_dangerously_allow_all_scripts=true \
     npm install --prefix "$CS_PREFIX" --no-save --no-audit --no-fund --no-package-lock \
     "code-server@$CODE_SERVER_VERSION"
   touch "$marker"
