@@ -17,6 +17,10 @@
 
   const palette = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7'];
 
+  function contextLabel(n) {
+    return n >= 1024 && n % 1024 === 0 ? n / 1024 + 'k' : String(n);
+  }
+
   function render(msg) {
     $('file').textContent = msg.file;
     $('status').textContent = 'Per-token decoder latency against context length (log scale), measured on this machine.';
@@ -28,6 +32,7 @@
       backgroundColor: palette[i % palette.length],
       tension: 0.2,
     }));
+    const contexts = [...new Set(ok.flatMap((r) => r.stepMsByContext.map((p) => p.context)))].sort((a, b) => a - b);
     const fg = css('--vscode-foreground') || '#ccc';
     const grid = css('--vscode-editorWidget-border') || '#444';
     if (chart) chart.destroy();
@@ -40,7 +45,17 @@
         maintainAspectRatio: false,
         plugins: { legend: { labels: { color: fg } }, title: { display: true, text: 'ms per token', color: fg } },
         scales: {
-          x: { type: 'logarithmic', title: { display: true, text: 'context (tokens)', color: fg }, ticks: { color: fg }, grid: { color: grid } },
+          x: {
+            type: 'logarithmic',
+            title: { display: true, text: 'context (tokens)', color: fg },
+            ticks: { color: fg, callback: (v) => contextLabel(v) },
+            // A log axis puts a tick at every 1-9 x 10^k, whose labels run into each other (9,000 10,000):
+            // tick only the measured context lengths.
+            afterBuildTicks: (axis) => {
+              axis.ticks = contexts.map((value) => ({ value }));
+            },
+            grid: { color: grid },
+          },
           y: { beginAtZero: true, ticks: { color: fg }, grid: { color: grid } },
         },
       },

@@ -12,15 +12,16 @@ export interface SuggestionContext {
 
 const CLOSERS: Record<string, string> = { ')': '(', ']': '[', '}': '{' };
 const OPENERS = new Set(['(', '[', '{']);
+const AUTO_CLOSED = /^[)\]}"'`;]+$/;
 
 /** Whitespace-only suggestions show nothing. */
 export function dropBlank(text: string): string | null {
   return text.trim() === '' ? null : text;
 }
 
-/** Trailing whitespace on the last line only moves the cursor. */
+/** Trailing blank lines and the whitespace ending the last line only move the cursor. */
 export function trimTrailing(text: string): string {
-  return text.replace(/[ \t]+$/, '').replace(/\n+$/, '');
+  return text.replace(/\s+$/, '');
 }
 
 /**
@@ -67,6 +68,9 @@ function unmatchedClosersAtEnd(text: string): number {
 export function trimLineSuffix(text: string, lineSuffix: string): string {
   const suffix = lineSuffix.trim();
   if (suffix === '' || text.includes('\n')) return text;
+  // Closers, quotes and `;` alone after the cursor are what the editor auto-inserts: the item's range
+  // replaces those the suggestion writes (autoClosedSpan), so the text keeps them; `bar(|)` + `foo(a)`.
+  if (AUTO_CLOSED.test(suffix)) return text;
   if (text.endsWith(suffix) && text.length > suffix.length) return text.slice(0, -suffix.length);
   // "foo(|)" completed as "a, b)": drop the unmatched closers that the suffix already has.
   const closersAhead = /^[)\]}]+/.exec(suffix)?.[0] ?? '';
@@ -146,4 +150,47 @@ export function postprocess(raw: string, ctx: SuggestionContext): string | null 
   text = matchIndentation(text, ctx.indentUnit);
   text = trimTrailing(text);
   return dropBlank(text);
+}
+
+const QUOTES = new Set(['"', "'", '`']);
+
+/**
+ * How many characters right after the cursor the suggestion should replace: the closers and quotes
+ * that the editor auto-inserted (`if (|)`, `f("|")`) and that the suggestion writes itself. Only a
+ * closer the suggestion does not open itself counts (`a)` in `foo(a)` is its own), and only a quote
+ * that ends the string the cursor stands in. Giving the inline item this range is VS Code's way to
+ * let accepting `x)) {` in `if (|)` leave `if (x)) {` rather than `if (x)) {)`.
+ */
+export function autoClosedSpan(text: string, lineSuffix: string): number {
+  const run = /^[)\]}"'`;]*/.exec(lineSuffix)![0];
+  if (run === '') return 0;
+  const firstLine = text.split('\n', 1)[0];
+  const stack: string[] = [];
+  // A suffix that starts with a quote means the cursor is inside that string: until the quote comes,
+  // brackets in the suggestion are string content.
+  let inString: string | null = QUOTES.has(run[0]) ? run[0] : null;
+  let outerString = inString !== null;
+  let j = 0;
+  for (let i = 0; i < firstLine.length && j < run.length; i++) {
+    const ch = firstLine[i];
+    if (inString !== null) {
+      if (ch === '\\') i++;
+      else if (ch === inString) {
+        if (outerString && ch === run[j]) j++;
+        inString = null;
+        outerString = false;
+      }
+    } else if (QUOTES.has(ch)) {
+      if (ch === run[j] && stack.length === 0) j++;
+      else inString = ch;
+    } else if (ch === ';') {
+      if (ch === run[j] && stack.length === 0) j++;
+    } else if (OPENERS.has(ch)) stack.push(ch);
+    else if (ch in CLOSERS) {
+      if (stack.length > 0 && stack[stack.length - 1] === CLOSERS[ch]) stack.pop();
+      else if (ch === run[j]) j++;
+      else break; // a closer the line does not have: stop matching here
+    }
+  }
+  return j;
 }

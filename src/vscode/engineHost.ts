@@ -7,7 +7,7 @@ import type { CompleteOptions, CompletionResult } from '../engine/engine';
 import { discoverModels, type Manifest, type ModelEntry } from '../engine/manifest';
 import type { RuntimeOptions } from '../engine/runtime';
 import { describePlan, type BackendReport } from '../engine/session';
-import { dawnFlagsFromEnv, probeWebGpu } from '../engine/webgpu';
+import { dawnFlagsFromEnv, findDawnAddon, probeWebGpu } from '../engine/webgpu';
 import { EngineClient } from '../worker/client';
 import type { CompareParams, CompareRow } from '../worker/protocol';
 import { effectiveThreads, languageEnabled, type Settings } from './settings';
@@ -38,6 +38,7 @@ export class EngineHost implements vscode.Disposable {
   private cursorTimer: ReturnType<typeof setTimeout> | undefined;
   /** The crash-safe WebGPU check's verdict, once per session (null: not asked yet). */
   private gpuProbe: Promise<string | null> | null = null;
+  private toldNoDawn = false;
 
   constructor(
     private readonly extensionPath: string,
@@ -97,24 +98,22 @@ export class EngineHost implements vscode.Disposable {
   }
 
   /** The folder of the model the settings ask for: linea.variant (when not auto) wins over linea.model. */
-  resolveFolder(): { folder?: string; wanted: string; error?: string } {
+  resolveFolder(): { folder?: string; wanted: string; error?: string; note?: string } {
     const models = this.models();
     const s = this.settings;
+    let note: string | undefined;
     if (s.variant !== 'auto') {
       const hit = models.find((m) => m.manifest?.variant === s.variant);
-      return hit
-        ? { folder: hit.folder, wanted: s.variant }
-        : {
-            wanted: s.variant,
-            error: `no installed model has the "${s.variant}" attention variant`,
-          };
+      if (hit) return { folder: hit.folder, wanted: s.variant };
+      // A setting never turns completions off: without such a model, linea.model serves.
+      note = `no installed model has the "${s.variant}" attention variant; using ${s.model}`;
     }
     const hit = models.find(
       (m) => m.manifest?.id === s.model || path.basename(m.folder) === s.model,
     );
     if (hit?.error) return { wanted: s.model, error: hit.error };
     return hit
-      ? { folder: hit.folder, wanted: s.model }
+      ? { folder: hit.folder, wanted: s.model, note }
       : { wanted: s.model, error: `model "${s.model}" is not installed (see Linea: Switch Model)` };
   }
 
@@ -150,9 +149,20 @@ export class EngineHost implements vscode.Disposable {
         message: target.error ?? 'unknown',
       });
     }
+    if (target.note) {
+      this.log.info(target.note);
+      void vscode.window.showInformationMessage(`Linea: ${target.note}.`);
+    }
     this.setStatus({ kind: 'loading', model: target.wanted });
     const runtime = this.runtime();
     let note: string | undefined;
+    if (runtime.backend === 'auto' && !findDawnAddon(runtime.webgpu?.addonDirs)) {
+      // The universal VSIX has no Dawn: WASM is the plan, not a failure. Said once, at info level.
+      if (!this.toldNoDawn)
+        this.log.info('WebGPU is not in this build (the platform VSIX has it); running on WASM');
+      this.toldNoDawn = true;
+      runtime.backend = 'wasm';
+    }
     if (runtime.backend !== 'wasm') {
       // Dawn loads into the worker only after a child process has survived loading it.
       const why = await this.probeGpu(runtime);
