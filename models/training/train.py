@@ -1,6 +1,8 @@
 """Trains a Linea model. The same file runs on a 2-core CPU and on a CUDA GPU (bf16 autocast, fp32 state).
 
-    python train.py --model configs/linear.json --out ~/.cache/linea/runs/linear [--key=value ...]
+    python train.py --model=configs/cpu-small.json --out=~/.cache/linea/runs/linear [--key=value ...]
+    python train.py --model=configs/cpu-small.json --variant=deltanet --init_from=models/linea-deltanet \
+        --schedule=wsd --out=~/.cache/linea/runs/deltanet-2   (continue the shipped default)
 
 Model keys (ModelConfig) and training keys (TrainConfig) can both be overridden with --key=value; an
 unknown key is an error. Checkpoints go to --out (outside the repo); a run resumes from its checkpoint.
@@ -37,7 +39,10 @@ class TrainConfig:
     seq_len: int = 256  # T: training window
     batch_size: int = 16  # sequences per optimizer step
     lr: float = 1e-3  # peak learning rate (AdamW)
-    min_lr: float = 1e-4  # cosine floor
+    min_lr: float = 1e-4  # floor of the cosine, or the end of the WSD decay
+    schedule: str = "cosine"  # cosine | wsd (warmup-stable-decay: any stopping point can be decayed briefly)
+    decay_frac: float = 0.2  # wsd: the last fraction of the steps decays linearly to min_lr
+    init_from: str = ""  # a shipped model folder (manifest.json + weights.bin) to start from; the optimizer starts fresh
     warmup_iters: int = 100  # linear warm-up steps
     weight_decay: float = 0.1  # AdamW decay on matrices (not norms, biases, embeddings)
     beta2: float = 0.99  # AdamW beta2: nanoGPT's small-data value
@@ -104,6 +109,11 @@ def fim_loss(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored: torc
 def lr_at(it: int, total: int, tc: TrainConfig) -> float:
     if it < tc.warmup_iters:
         return tc.lr * (it + 1) / tc.warmup_iters
+    if tc.schedule == "wsd":
+        # Hägele et al. 2024 / MiniCPM: constant after warm-up, then a short linear decay. Stopping a run
+        # early and resuming it with a smaller max_tokens turns its next steps into the decay.
+        decay = max(1, int(tc.decay_frac * total))
+        return tc.lr if it < total - decay else tc.min_lr + (tc.lr - tc.min_lr) * (total - it) / decay
     frac = min(1.0, (it - tc.warmup_iters) / max(1, total - tc.warmup_iters))
     return tc.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (tc.lr - tc.min_lr)
 
@@ -175,6 +185,8 @@ def parse_args(argv: list[str]) -> tuple[ModelConfig, TrainConfig, Path]:
 
 
 def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
+    if tc.schedule not in ("cosine", "wsd"):
+        raise ValueError(f"schedule {tc.schedule!r} is not one of cosine, wsd")
     device = ("cuda" if torch.cuda.is_available() else "cpu") if tc.device == "auto" else tc.device
     dtype = {"auto": torch.bfloat16 if device == "cuda" else torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16}[tc.dtype]
     if tc.threads:
@@ -192,7 +204,21 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "ckpt.pt"
-    model = LineaModel(mc).to(device)
+    tokens_before = 0  # tokens of the runs behind init_from, so the manifest counts every run
+    earlier_runs: list[dict] = []  # their training records, for the card's curve across runs
+    if tc.init_from:
+        from shipped import load_shipped
+
+        model, manifest = load_shipped(Path(tc.init_from).expanduser())
+        if model.cfg != mc:
+            raise ValueError(f"{tc.init_from} has another model config than this run's; pass its config (--model=... or keys)")
+        before = manifest.get("training", {})
+        tokens_before = int(before.get("tokens_total", before.get("tokens", 0)))
+        earlier_runs = before.get("runs") or [{k: v for k, v in before.items() if k != "runs"} | {"metrics": manifest.get("metrics", {})}]
+        log(f"starting from {tc.init_from} ({tokens_before:,} tokens of earlier training); optimizer restarts")
+        model = model.to(device).train()
+    else:
+        model = LineaModel(mc).to(device)
     model.recompute = tc.recompute
     opt = make_optimizer(model, tc, fused=device == "cuda")
     it = tokens_seen = 0
@@ -204,6 +230,8 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         it, tokens_seen, elapsed_before = ckpt["iter"], ckpt["tokens"], ckpt.get("seconds", 0.0)
+        tokens_before = ckpt.get("train_info", {}).get("tokens_total", tokens_seen) - tokens_seen
+        earlier_runs = ckpt.get("train_info", {}).get("runs", [])[:-1]
         batches.rng = np.random.default_rng(tc.seed + it)
         log(f"resumed from {ckpt_path} at step {it}, {tokens_seen:,} tokens")
     if tc.compile:  # fim_loss calls trunk/encode/fuse/project, so compile those rather than forward
@@ -216,9 +244,12 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     t0, last_t, last_tokens = time.time(), time.time(), tokens_seen
 
     def save(final=False):
-        info = {"tokens": tokens_seen, "iters": it, "seconds": elapsed_before + time.time() - t0, "device": device,
+        info = {"tokens": tokens_seen, "tokens_total": tokens_before + tokens_seen, "init_from": tc.init_from or None, "iters": it, "seconds": elapsed_before + time.time() - t0, "device": device,
                 "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "seq_len": tc.seq_len,
                 "batch_size": tc.batch_size, "torch": torch.__version__, "final": final}
+        if earlier_runs:
+            run = {k: info[k] for k in ("tokens", "iters", "seconds", "device", "seq_len", "batch_size")}
+            info["runs"] = earlier_runs + [run | {"schedule": tc.schedule, "lr": tc.lr}]
         torch.save({"config": dataclasses.asdict(mc), "train_config": dataclasses.asdict(tc), "model": model.state_dict(),
                     "optimizer": opt.state_dict(), "iter": it, "tokens": tokens_seen, "seconds": info["seconds"],
                     "special": tok.special, "train_info": info}, out / "ckpt.tmp")
