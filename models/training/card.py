@@ -31,7 +31,7 @@ def quality_table(mans: list[dict]) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for m in mans:
         x, lang, pos = m["metrics"], m["metrics"].get("bpb_by_language", {}), m["metrics"].get("bpb_by_position", {})
-        tokens = m.get("training", {}).get("tokens")
+        tokens = m.get("training", {}).get("tokens_total", m.get("training", {}).get("tokens"))
         mid = f'{fmt(x.get("bpb_middle_with_encoder"))} / {fmt(x.get("bpb_middle_without_encoder"))}'
         rows.append(f'| {m["id"]} | {m["variant"]} | {m["parameters"] / 1e6:.2f}M | {fmt(tokens and f"{tokens / 1e6:.1f}M")} | '
                     f'{fmt(x.get("bpb"))} | {fmt(lang.get("py"))} | {fmt(lang.get("js"))} | {fmt(lang.get("ts"))} | '
@@ -86,6 +86,22 @@ def training_table(mans: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def runs_table(mans: list[dict]) -> str:
+    """The learning curve across runs of a model continued from its shipped weights (train.py init_from)."""
+    rows = ["| model | run | tokens | cumulative | schedule | where | test bits/byte after | line EM after |",
+            "|---|---|---|---|---|---|---|---|"]
+    for m in mans:
+        runs = m.get("training", {}).get("runs") or []
+        total = 0
+        for i, r in enumerate(runs, 1):
+            total += r.get("tokens", 0)
+            met = m["metrics"] if i == len(runs) else r.get("metrics", {})
+            where = f'{r.get("device", "?")}, {r.get("seconds", 0) / 3600:.1f} h'
+            rows.append(f'| {m["id"]} | {i} | {r.get("tokens", 0) / 1e6:.1f}M | {total / 1e6:.1f}M | {r.get("schedule", "cosine")} | '
+                        f'{where} | {fmt(met.get("bpb"))} | {fmt(met.get("line_exact_match"), 1)} |')
+    return "\n".join(rows)
+
+
 def int8_table(mans: list[dict]) -> str:
     rows = ["| model | int8 next-token agreement | decoder shipped |", "|---|---|---|"]
     for m in mans:
@@ -116,6 +132,8 @@ def main(argv=None) -> int:
         text = replace(text, "quality", quality_table(shipped))
         text = replace(text, "int8", int8_table(shipped))
         text = replace(text, "training", training_table(shipped + manifests(args.ablation)))
+        if "<!-- card:runs -->" in text:
+            text = replace(text, "runs", runs_table(shipped))
         bench = json.loads(args.bench.read_text()) if args.bench else None
         ablation_bench = json.loads(args.ablation_bench.read_text()) if args.ablation_bench else None
         benches = [b for b in (bench, ablation_bench) if b]

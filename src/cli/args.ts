@@ -48,3 +48,9 @@ export function listFlag(args: ParsedArgs, name: string, fallback: number[]): nu
     return n;
   });
 }
+/** --recall on|off (default on). */
+export function recallFlag(args: ParsedArgs): boolean {
+  const v = (args.flags.get('recall') as string | undefined) ?? 'on';
+  if (v !== 'on' && v !== 'off') throw new UsageError(`--recall takes on or off, not ${v}`);
+  return v === 'on';
+}

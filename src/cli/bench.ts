@@ -14,6 +14,8 @@ import {
 import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engine/models';
 import { CapturedStep } from '../engine/capture';
 import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime';
+import { DEFAULT_RECALL_OPTIONS, RecallMatcher } from '../engine/recall';
+import { readManifest } from '../engine/manifest';
 import { BpeTokenizer } from '../engine/tokenizer';
 import { installWebGpu, type GpuInfo, type WebGpuOptions } from '../engine/webgpu';
 import { intFlag, listFlag, parseArgs, UsageError } from './args';
@@ -180,6 +182,8 @@ export async function runBench(argv: string[]): Promise<number> {
     const folder = resolveModel(DEFAULT_MODEL_ID, modelRoots());
     scenarios.typing = await typingScenario(folder, runtime);
     scenarios.documents = await documentsScenario(folder, runtime);
+    const stepMs = rows.find((r) => r.id === DEFAULT_MODEL_ID && r.backend === 'wasm')?.points;
+    scenarios.recall = recallScenario(folder, stepMs?.[stepMs.length - 1]?.stepMs ?? NaN);
     console.log('\nScenarios (default model):');
     console.log(JSON.stringify(scenarios, null, 2));
   }
@@ -279,5 +283,49 @@ async function documentsScenario(folder: string, runtime: { threads: number; was
     budgetBytes: budget,
     peakStateBytes: peak,
     withinBudget: peak <= budget,
+  };
+}
+
+/**
+ * Recall's cost on a 50,000-line file: the scan at the start of a suggestion and the mixture at each
+ * of 16 steps (following the file's own next tokens), against the model's decoding step. Recall keeps
+ * no index, so an edit costs it nothing and it holds no memory per token between suggestions.
+ */
+export function recallScenario(folder: string, modelStepMs: number) {
+  const manifest = readManifest(folder);
+  const tok = BpeTokenizer.load(path.join(folder, manifest.tokenizer.file));
+  const ids = tok.encode(realCode(50_000));
+  const vocab = manifest.config.vocab_size as number;
+  const logits = new Float32Array(vocab).map((_, i) => Math.sin(i * 12.9898) * 4);
+  const scanMs: number[] = [];
+  const mixMs: number[] = [];
+  let peakCandidates = 0;
+  for (let k = 0; k < 40; k++) {
+    const cursor = Math.floor(ids.length * (0.5 + k / 80));
+    const t0 = performance.now();
+    const m = new RecallMatcher(
+      [{ ids, skipFrom: cursor, skipTo: cursor + 1 }],
+      ids.slice(cursor - DEFAULT_RECALL_OPTIONS.maxOrder, cursor),
+    );
+    scanMs.push(performance.now() - t0);
+    for (let i = 0; i < 16; i++) {
+      peakCandidates = Math.max(peakCandidates, m.candidates);
+      const t1 = performance.now();
+      m.mixLogits(logits);
+      m.advance(ids[cursor + i]);
+      mixMs.push(performance.now() - t1);
+    }
+  }
+  const mix = median(mixMs);
+  return {
+    tokens: ids.length,
+    scanMsP50: median(scanMs),
+    scanMsMax: Math.max(...scanMs),
+    mixMsPerStepP50: mix,
+    modelStepMs: modelStepMs,
+    stepWithRecallOverStep: (modelStepMs + mix) / modelStepMs,
+    peakCandidates,
+    indexBytesPerToken: 0,
+    editUpdateMs: 0,
   };
 }

@@ -13,7 +13,8 @@ import { DEFAULT_MODEL_ID, resolveModel } from '../engine/models';
 import { readManifest } from '../engine/manifest';
 import { BpeTokenizer } from '../engine/tokenizer';
 import { EngineClient } from '../worker/client';
-import { intFlag, parseArgs, UsageError } from './args';
+import { DEFAULT_RECALL_OPTIONS, copyRule } from '../engine/recall';
+import { intFlag, parseArgs, recallFlag, UsageError, type ParsedArgs } from './args';
 import { modelRoots, wasmPaths, workerPath } from './main';
 
 export async function runEval(argv: string[]): Promise<number> {
@@ -23,7 +24,15 @@ export async function runEval(argv: string[]): Promise<number> {
     seed: 'value',
     threads: 'value',
     json: 'bool',
+    recall: 'value',
+    kappa: 'value',
+    order: 'value',
+    baseline: 'value',
   });
+  const recall = recallFlag(args);
+  const baseline = args.flags.get('baseline') as string | undefined;
+  if (baseline !== undefined && baseline !== 'copy')
+    throw new UsageError(`--baseline takes "copy", not ${JSON.stringify(baseline)}`);
   const dir = args.positional[0];
   if (!dir) throw new UsageError('eval needs a DIR of source files');
   const folder = resolveModel(
@@ -48,6 +57,7 @@ export async function runEval(argv: string[]): Promise<number> {
     file: string;
     target: string;
     pred: string;
+    origin: string;
     em: boolean;
     es: number;
     ms: number;
@@ -58,16 +68,42 @@ export async function runEval(argv: string[]): Promise<number> {
     await client.load({
       folder,
       runtime: { threads: intFlag(args, 'threads', 2, 1), wasmPaths: wasmPaths() },
-      engine: { syncReadLimit: Number.MAX_SAFE_INTEGER },
+      engine: {
+        syncReadLimit: Number.MAX_SAFE_INTEGER,
+        recall: {
+          ...DEFAULT_RECALL_OPTIONS,
+          kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
+          maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
+        },
+      },
     });
     for (const cut of cuts) {
       const text = texts[files.indexOf(cut.file)];
       const lineEnd = text.indexOf('\n', cut.offset);
       // The editor's view while typing that line: the rest of it is not written yet, the lines after are.
       const doc = text.slice(0, cut.offset) + (lineEnd < 0 ? '' : text.slice(lineEnd));
+      if (baseline === 'copy') {
+        const pred = copyRule(doc.slice(0, cut.offset));
+        rows.push({
+          file: path.relative(dir, cut.file),
+          target: cut.target,
+          pred,
+          origin: 'recall',
+          em: exactMatch(pred, cut.target),
+          es: editSimilarity(pred, cut.target),
+          ms: 0,
+          prefillMs: 0,
+          stepMs: 0,
+        });
+        continue;
+      }
       await client.open('eval', doc);
       await client.encode('eval', cut.offset);
-      const r = await client.complete('eval', cut.offset, { maxTokens: 48, timeBudgetMs: 60_000 });
+      const r = await client.complete('eval', cut.offset, {
+        maxTokens: 48,
+        timeBudgetMs: 60_000,
+        recall,
+      });
       await client.close('eval');
       const pred = r.text ?? '';
       const steps = r.timings.stepMs;
@@ -75,6 +111,7 @@ export async function runEval(argv: string[]): Promise<number> {
         file: path.relative(dir, cut.file),
         target: cut.target,
         pred,
+        origin: r.origin,
         em: exactMatch(pred, cut.target),
         es: editSimilarity(pred, cut.target),
         ms: r.timings.totalMs,
@@ -86,8 +123,17 @@ export async function runEval(argv: string[]): Promise<number> {
     await client.dispose();
   }
   const n = rows.length;
+  const byOrigin = (o: string) => {
+    const rs = rows.filter((r) => r.origin === o);
+    return {
+      cuts: rs.length,
+      exactMatch: (100 * rs.filter((r) => r.em).length) / Math.max(1, rs.length),
+    };
+  };
   const summary = {
-    model: manifest.id,
+    model: baseline === 'copy' ? 'copy rule' : manifest.id,
+    recall: baseline === 'copy' ? 'only' : recall ? 'on' : 'off',
+    origins: { model: byOrigin('model'), recall: byOrigin('recall'), both: byOrigin('both') },
     files: n,
     exactMatch: (100 * rows.filter((r) => r.em).length) / n,
     editSimilarity: rows.reduce((a, r) => a + r.es, 0) / n,
@@ -102,9 +148,13 @@ export async function runEval(argv: string[]): Promise<number> {
   };
   if (args.flags.has('json')) console.log(JSON.stringify({ summary, rows }, null, 2));
   else {
-    console.log(`${summary.model} on ${n} cuts under ${dir}`);
+    console.log(`${summary.model} (recall ${summary.recall}) on ${n} cuts under ${dir}`);
     console.log(
       `exact match ${summary.exactMatch.toFixed(1)}  edit similarity ${summary.editSimilarity.toFixed(1)}`,
+    );
+    const o = summary.origins;
+    console.log(
+      `by origin: model ${o.model.cuts} cuts (EM ${o.model.exactMatch.toFixed(1)}), recall ${o.recall.cuts} (EM ${o.recall.exactMatch.toFixed(1)}), both ${o.both.cuts} (EM ${o.both.exactMatch.toFixed(1)})`,
     );
     console.log(
       `completion ms (cold prefix read included) p50 ${summary.completionMs.p50.toFixed(0)} p90 ${summary.completionMs.p90.toFixed(0)} p99 ${summary.completionMs.p99.toFixed(0)}; ms/token p50 ${summary.stepMs.p50.toFixed(1)}`,
@@ -116,4 +166,13 @@ export async function runEval(argv: string[]): Promise<number> {
 /** { p50: ..., p90: ... } of `xs` for the given percentiles. */
 function percentiles<P extends number>(xs: number[], ps: readonly P[]): Record<`p${P}`, number> {
   return Object.fromEntries(ps.map((p) => [`p${p}`, percentile(xs, p)])) as Record<`p${P}`, number>;
+}
+
+function numFlag(args: ParsedArgs, name: string, fallback: number): number {
+  const raw = args.flags.get(name);
+  if (raw === undefined) return fallback;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v < 0)
+    throw new UsageError(`--${name} takes a number >= 0, not ${String(raw)}`);
+  return v;
 }

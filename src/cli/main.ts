@@ -6,14 +6,14 @@ import type { RuntimeOptions } from '../engine/runtime';
 import { describePlan } from '../engine/session';
 import { installWebGpu, parseDawnFlags, type WebGpuOptions } from '../engine/webgpu';
 import { EngineClient } from '../worker/client';
-import { parseArgs, intFlag, UsageError } from './args';
+import { parseArgs, intFlag, recallFlag, UsageError } from './args';
 import { runBench } from './bench';
 import { runEval } from './evaluate';
 
 const USAGE = `usage: linea <command> [options]
 
   complete FILE --line N --col M   print the suggestion at line N, column M (both 1-based) and its timings
-      [--model ID|DIR] [--multiline] [--max-tokens N] [--threads N] [--json]
+      [--model ID|DIR] [--multiline] [--max-tokens N] [--threads N] [--json] [--recall on|off]
       [--backend wasm|auto|webgpu] (default wasm; auto times both) [--dawn FLAGS]
   bench        per-token latency against context length, time to first suggestion, prefill, state size
       [--models ID,ID] [--contexts 256,1024,4096,16384,65536] [--reps N] [--threads N] [--out FILE] [--quick]
@@ -22,6 +22,7 @@ const USAGE = `usage: linea <command> [options]
       [--prefill-tokens N] [--dawn FLAGS]
   eval DIR     line-completion exact match, edit similarity and latency over a seeded sample of files
       [--model ID|DIR] [--files N] [--seed S] [--threads N] [--json]
+      [--recall on|off] [--kappa K] [--order N] (recall's constants) [--baseline copy] (no model)
   models       list the installed models
   gpu          the WebGPU adapter Linea would use, or why there is none [--dawn FLAGS] [--json]
 
@@ -114,6 +115,7 @@ async function complete(argv: string[]): Promise<number> {
     json: 'bool',
     backend: 'value',
     dawn: 'value',
+    recall: 'value',
   });
   const file = args.positional[0];
   if (!file) throw new UsageError('complete needs a FILE');
@@ -151,6 +153,7 @@ async function complete(argv: string[]): Promise<number> {
       multiline: args.flags.has('multiline'),
       maxTokens: intFlag(args, 'max-tokens', 48, 1),
       timeBudgetMs: 60_000,
+      recall: recallFlag(args),
     });
     if (args.flags.has('json')) {
       console.log(
@@ -176,7 +179,7 @@ async function complete(argv: string[]): Promise<number> {
       console.log(r.text ?? '(no suggestion)');
       console.error(
         `\n${info.manifest.id} (${info.manifest.variant}, ${info.backend}) at ${file}:${line}:${col}: ` +
-          `${r.tokens} tokens, stop=${r.stop}; load ${info.loadMs.toFixed(0)} ms, encoder ${encodeMs.toFixed(0)} ms, ` +
+          `${r.tokens} tokens from ${r.origin === 'both' ? 'model and recall' : r.origin}, stop=${r.stop}; load ${info.loadMs.toFixed(0)} ms, encoder ${encodeMs.toFixed(0)} ms, ` +
           `prefill ${r.timings.prefillMs.toFixed(0)} ms (${r.reread} tokens read), ` +
           `${perToken.toFixed(1)} ms/token, completion ${r.timings.totalMs.toFixed(0)} ms, total ${(performance.now() - t0).toFixed(0)} ms`,
       );

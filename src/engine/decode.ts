@@ -1,4 +1,5 @@
 // The generation loop: token healing, sampling, stop rules, token and time budgets, cancellation.
+import type { RecallMatcher } from './recall';
 import type { SamplingOptions } from './sampling';
 import { pickToken, seededRandom } from './sampling';
 import type { DecoderState, EncoderMemory, StepResult } from './session';
@@ -28,7 +29,12 @@ export interface GenerateParams {
   sampling: SamplingOptions;
   cancelled: () => boolean;
   now: () => number;
+  /** Exact recall from the documents, mixed into every step's distribution (none: the model alone). */
+  recall?: RecallMatcher;
 }
+
+/** Where a suggestion's tokens came from: the model's own choices, recall's, or some of each. */
+export type Origin = 'model' | 'recall' | 'both';
 
 export interface Generated {
   /** The suggestion: text after the cursor (the healed prefix removed), cut by the stop rules. */
@@ -37,6 +43,7 @@ export interface Generated {
   stop: StopReason;
   /** Milliseconds per generated token after the first (model step + sampling). */
   stepMs: number[];
+  origin: Origin;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -65,6 +72,8 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   let result = p.first;
   let stop: StopReason = 'tokens';
   let kept: string | null = null;
+  let byModel = 0; // tokens recall did not propose
+  let byRecall = 0; // tokens recall proposed (whether or not the model agreed)
   while (ids.length < p.maxTokens) {
     await yieldToEvents();
     if (p.cancelled()) {
@@ -74,7 +83,16 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     const rem = remaining;
     const allowed = (id: number) =>
       !p.banned.has(id) && (rem === '' ? true : id !== p.eos && compatible(p.tokenBytes[id], rem));
-    const id = pickToken(result.logits, allowed, p.sampling, random);
+    let logits = result.logits;
+    let recallTop = -1;
+    if (p.recall) {
+      const mixed = p.recall.mixLogits(logits);
+      logits = mixed.logits;
+      recallTop = mixed.vote.top;
+    }
+    const id = pickToken(logits, allowed, p.sampling, random);
+    if (recallTop >= 0 && id === recallTop) byRecall++;
+    else if (id >= 0) byModel++;
     if (id < 0) {
       stop = 'no-token';
       break;
@@ -84,6 +102,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
       break;
     }
     ids.push(id);
+    p.recall?.advance(id);
     const tb = p.tokenBytes[id];
     if (remaining !== '') {
       if (tb.length >= remaining.length) {
@@ -115,5 +134,6 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   }
   p.release?.(result.state);
   const text = kept ?? bytesToText(bytes);
-  return { text: remaining === '' ? text : '', ids, stop, stepMs };
+  const origin: Origin = byRecall === 0 ? 'model' : byModel === 0 ? 'recall' : 'both';
+  return { text: remaining === '' ? text : '', ids, stop, stepMs, origin };
 }

@@ -1,11 +1,17 @@
 // The completion engine: documents, their recurrent states, the encoder memory, and the path from
 // "text and a cursor" to "the text to suggest". Runs in plain Node (tests, CLI) and in the worker.
 import { warmUp } from './bench';
-import { generate, yieldToEvents, type StopReason } from './decode';
+import { generate, yieldToEvents, type Origin, type StopReason } from './decode';
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
 import { Priority, PriorityMutex } from './mutex';
 import { detectIndent, postprocess } from './postprocess';
+import {
+  DEFAULT_RECALL_OPTIONS,
+  RecallMatcher,
+  type RecallOptions,
+  type RecallSource,
+} from './recall';
 import { GREEDY, type SamplingOptions } from './sampling';
 import type { DecoderState, EncoderMemory, ModelSession, StepResult } from './session';
 import { indentWidth } from './stops';
@@ -29,6 +35,8 @@ export interface EngineOptions {
   /** After load, run the model in the background for up to this long (ms) so that V8 has compiled
    * onnxruntime's hot WASM functions before the first completion; 0 for one-shot use (the CLI). */
   warmUpMs: number;
+  /** Recall's constants (fitted on the validation split; see models/README.md). */
+  recall: RecallOptions;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -40,6 +48,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   encoderDebounceMs: 300,
   heal: true,
   warmUpMs: 0,
+  recall: DEFAULT_RECALL_OPTIONS,
 };
 
 export interface CompleteOptions {
@@ -50,6 +59,10 @@ export interface CompleteOptions {
   timeBudgetMs: number;
   sampling: SamplingOptions;
   tabSize: number;
+  /** Mix exact recall from the document into every step (linea.recall). */
+  recall: boolean;
+  /** Also recall from the other open documents of the same language (linea.recall.openEditors). */
+  recallOpenEditors: boolean;
 }
 
 export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
@@ -59,6 +72,8 @@ export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
   timeBudgetMs: 2000,
   sampling: GREEDY,
   tabSize: 4,
+  recall: true,
+  recallOpenEditors: true,
 };
 
 export type StateSource = 'exact' | 'stale' | 'window';
@@ -74,6 +89,8 @@ export interface CompletionResult {
   memory: 'file' | 'null' | 'none';
   stop: StopReason;
   tokens: number;
+  /** Whether the tokens were the model's choices, recall's, or some of each. */
+  origin: Origin;
   timings: { totalMs: number; prefillMs: number; firstTokenMs: number; stepMs: number[] };
 }
 
@@ -85,6 +102,13 @@ export class DocumentClosedError extends Error {
 }
 
 const now = () => performance.now();
+
+/** A document's file type for recall across editors: its extension (".ts"), or the whole name. */
+function fileKind(uri: string): string {
+  const name = uri.slice(uri.lastIndexOf('/') + 1);
+  const dot = name.lastIndexOf('.');
+  return dot > 0 ? name.slice(dot).toLowerCase() : name;
+}
 
 function binary(bytes: Uint8Array): string {
   let s = '';
@@ -109,7 +133,11 @@ export class Engine {
     readonly tokenizer: BpeTokenizer,
     options: Partial<EngineOptions> = {},
   ) {
-    this.options = { ...DEFAULT_ENGINE_OPTIONS, ...options };
+    this.options = {
+      ...DEFAULT_ENGINE_OPTIONS,
+      ...options,
+      recall: { ...DEFAULT_RECALL_OPTIONS, ...options.recall },
+    };
     const vocab = session.manifest.config.vocab_size as number;
     if (tokenizer.vocabSize !== vocab) {
       throw new Error(
@@ -239,6 +267,7 @@ export class Engine {
       sampling: opts.sampling,
       cancelled: () => cancelled() || doc.closed,
       now,
+      recall: opts.recall ? this.recallAt(uri, doc, offset, prompt, opts) : undefined,
     });
     const rest = doc.text.slice(offset);
     const eol = rest.indexOf('\n');
@@ -260,6 +289,7 @@ export class Engine {
       memory: !this.manifest.memory ? 'none' : memory ? 'file' : 'null',
       stop: gen.stop,
       tokens: gen.ids.length,
+      origin: gen.origin,
       timings: {
         totalMs: now() - t0,
         prefillMs,
@@ -280,8 +310,39 @@ export class Engine {
       memory: 'none',
       stop: 'cancelled',
       tokens: 0,
+      origin: 'model',
       timings: { totalMs: ms, prefillMs: ms, firstTokenMs: ms, stepMs: [] },
     };
+  }
+
+  /**
+   * Recall at a cursor: the document's tokens (never the cursor's own line from the healed piece on,
+   * which would predict itself), then the other open documents of the same file type, most recently
+   * used first. The context is the stable tokens before the healed piece (and the piece when it is fed).
+   */
+  private recallAt(
+    uri: string,
+    doc: DocumentState,
+    offset: number,
+    prompt: { base: number; extra: number[]; heal: string },
+    opts: CompleteOptions,
+  ): RecallMatcher {
+    const toks = doc.tokens;
+    const first = prompt.base - 1;
+    const eol = doc.text.indexOf('\n', offset);
+    const lineEnd = eol < 0 ? toks.length : toks.tokensBefore(eol) + 1;
+    const sources: RecallSource[] = [{ ids: toks.ids, skipFrom: first, skipTo: lineEnd }];
+    if (opts.recallOpenEditors) {
+      const kind = fileKind(uri);
+      const others = [...this.docs.entries()]
+        .filter(([u, d]) => u !== uri && !d.closed && fileKind(u) === kind)
+        .sort((a, b) => b[1].lastUsed - a[1].lastUsed);
+      for (const [, d] of others) sources.push({ ids: d.tokens.ids });
+    }
+    const o = this.options.recall;
+    const context = [...toks.ids.slice(Math.max(0, first - o.maxOrder), first), ...prompt.extra];
+    const heal = { bytes: prompt.heal, tokenBytes: this.tokenBytes };
+    return new RecallMatcher(sources, context, o, heal);
   }
 
   /** Next-token logits at the cursor through the same state path as complete() (for parity tests). */

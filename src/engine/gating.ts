@@ -38,6 +38,8 @@ export interface CachedSuggestion {
   /** Text of the document before the suggestion's anchor. */
   prefix: string;
   suggestion: string;
+  /** Where it came from, so an acceptance after typing through counts for the right source. */
+  origin: 'model' | 'recall' | 'both';
 }
 
 /**

@@ -1,14 +1,28 @@
 // Usage statistics kept on this machine only: suggestions shown, accepted, latency percentiles.
 import { percentile } from './bench';
 
+/** Where a suggestion came from (decode.ts's Origin). */
+export type SuggestionOrigin = 'model' | 'recall' | 'both';
+const ORIGINS: readonly SuggestionOrigin[] = ['model', 'recall', 'both'];
+
 export interface StatsSnapshot {
   shown: number;
   accepted: number;
   requests: number;
   latencies: number[];
+  /** Shown and accepted per origin (absent in statistics kept before recall existed). */
+  byOrigin?: Record<SuggestionOrigin, { shown: number; accepted: number }>;
 }
 
 export const EMPTY_STATS: StatsSnapshot = { shown: 0, accepted: 0, requests: 0, latencies: [] };
+
+function emptyByOrigin(): Record<SuggestionOrigin, { shown: number; accepted: number }> {
+  return {
+    model: { shown: 0, accepted: 0 },
+    recall: { shown: 0, accepted: 0 },
+    both: { shown: 0, accepted: 0 },
+  };
+}
 
 const MAX_LATENCIES = 500; // a rolling window: percentiles of recent behaviour, bounded storage
 
@@ -16,25 +30,33 @@ export class CompletionStats {
   private s: StatsSnapshot;
 
   constructor(initial: StatsSnapshot = EMPTY_STATS) {
-    this.s = { ...initial, latencies: [...initial.latencies].slice(-MAX_LATENCIES) };
+    const byOrigin = emptyByOrigin();
+    for (const o of ORIGINS) Object.assign(byOrigin[o], initial.byOrigin?.[o]);
+    this.s = { ...initial, latencies: [...initial.latencies].slice(-MAX_LATENCIES), byOrigin };
   }
 
   request(): void {
     this.s.requests++;
   }
 
-  shown(latencyMs: number): void {
+  shown(latencyMs: number, origin: SuggestionOrigin = 'model'): void {
     this.s.shown++;
+    this.s.byOrigin![origin].shown++;
     this.s.latencies.push(Math.round(latencyMs * 10) / 10);
     if (this.s.latencies.length > MAX_LATENCIES) this.s.latencies.shift();
   }
 
-  accepted(): void {
+  accepted(origin?: SuggestionOrigin): void {
     this.s.accepted++;
+    if (origin && ORIGINS.includes(origin)) this.s.byOrigin![origin].accepted++;
   }
 
   snapshot(): StatsSnapshot {
-    return { ...this.s, latencies: [...this.s.latencies] };
+    return {
+      ...this.s,
+      latencies: [...this.s.latencies],
+      byOrigin: structuredClone(this.s.byOrigin),
+    };
   }
 
   /** The recent median latency, for the adaptive debounce. */
@@ -50,6 +72,10 @@ export class CompletionStats {
     return (
       `Requests: ${requests}\nSuggestions shown: ${shown}\nAccepted: ${accepted} (${rate}%)\n` +
       `Latency p50 ${p(50)}, p90 ${p(90)}, p99 ${p(99)} (last ${latencies.length})\n` +
+      ORIGINS.map((o) => {
+        const { shown: n, accepted: a } = this.s.byOrigin![o];
+        return `From ${o === 'both' ? 'model and recall' : o}: ${a} of ${n} accepted\n`;
+      }).join('') +
       'Kept on this machine only; never sent anywhere.'
     );
   }

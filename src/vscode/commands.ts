@@ -1,6 +1,6 @@
 // The command palette entries (category "Linea"). Each command is a thin call into a component.
 import * as vscode from 'vscode';
-import type { CompletionStats } from '../engine/stats';
+import type { CompletionStats, SuggestionOrigin } from '../engine/stats';
 import type { CompareView } from './compareView';
 import type { EngineHost } from './engineHost';
 
@@ -15,6 +15,8 @@ function metric(m: Record<string, unknown>, key: string, digits: number): string
 
 async function switchModel(host: EngineHost): Promise<void> {
   const current = host.status.kind === 'ready' ? host.status.manifest.id : null;
+  // Only the loaded model has a backend to name; it reads as the status bar does ("WASM", "WebGPU").
+  const backend = host.status.kind === 'ready' ? host.status.backend : null;
   const picks: ModelPick[] = host.models().map((m) => {
     if (!m.manifest)
       return { id: '', label: `$(error) ${m.folder}`, detail: m.error, description: 'cannot load' };
@@ -28,7 +30,13 @@ async function switchModel(host: EngineHost): Promise<void> {
     return {
       id: man.id,
       label: `${man.id === current ? '$(check) ' : ''}${man.id}`,
-      description: `${man.variant} · ${(man.parameters / 1e6).toFixed(1)}M params · wasm`,
+      description: [
+        man.variant,
+        `${(man.parameters / 1e6).toFixed(1)}M params`,
+        man.id === current ? backend : null,
+      ]
+        .filter(Boolean)
+        .join(' · '),
       detail: [bpb && `${bpb} bits/byte`, em && `line EM ${em}`, es && `edit sim ${es}`, bytes]
         .filter(Boolean)
         .join(' · '),
@@ -55,7 +63,7 @@ export function registerCommands(
   log: vscode.LogOutputChannel,
   persistStats: () => void,
 ): void {
-  const reg = (id: string, fn: () => unknown) =>
+  const reg = (id: string, fn: (...args: never[]) => unknown) =>
     context.subscriptions.push(vscode.commands.registerCommand(id, fn));
   reg('linea.switchModel', () => switchModel(host));
   reg('linea.compareVariants', () => compare.show());
@@ -72,8 +80,8 @@ export function registerCommands(
       detail: stats.summary(),
     }),
   );
-  reg('linea._accepted', () => {
-    stats.accepted();
+  reg('linea._accepted', (origin?: SuggestionOrigin) => {
+    stats.accepted(origin);
     persistStats();
   });
 }

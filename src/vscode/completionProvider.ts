@@ -2,6 +2,7 @@
 // debounce -> engine (cancelled with VS Code's token) -> item, with local statistics.
 import * as vscode from 'vscode';
 import type { CompletionResult } from '../engine/engine';
+import { autoClosedSpan } from '../engine/postprocess';
 import {
   debounceDelay,
   shouldComplete,
@@ -9,7 +10,7 @@ import {
   type CachedSuggestion,
 } from '../engine/gating';
 import { median } from '../engine/bench';
-import type { CompletionStats } from '../engine/stats';
+import type { CompletionStats, SuggestionOrigin } from '../engine/stats';
 import type { EngineHost } from './engineHost';
 import { languageEnabled, type Settings } from './settings';
 
@@ -67,11 +68,10 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
     if (!shouldComplete(line, position.character, explicit)) return undefined;
     const uri = doc.uri.toString();
     const key = `${position.line}:${line.slice(0, position.character)}`;
-    const here = new vscode.Range(position, position);
 
     // The user is typing what we suggested: show the rest without asking the model again.
     const rest = this.cache ? typeThrough(this.cache, uri, key) : null;
-    if (rest !== null) return [this.item(rest, here)];
+    if (rest !== null) return [this.item(rest, position, line, this.cache!.origin)];
 
     const delay = debounceDelay({
       baseMs: s.debounceMs,
@@ -102,6 +102,8 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
           maxTokens: s.maxTokens,
           timeBudgetMs: s.timeBudgetMs,
           tabSize: this.tabSize(doc),
+          recall: s.recall,
+          recallOpenEditors: s['recall.openEditors'],
         },
         abort.signal,
       );
@@ -111,9 +113,9 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
       if (token.isCancellationRequested || r.stop === 'cancelled') return undefined;
       this.onResult(r);
       if (!r.text) return undefined;
-      this.stats.shown(r.timings.totalMs);
-      this.cache = { uri, prefix: key, suggestion: r.text };
-      return [this.item(r.text, here)];
+      this.stats.shown(r.timings.totalMs, r.origin);
+      this.cache = { uri, prefix: key, suggestion: r.text, origin: r.origin };
+      return [this.item(r.text, position, line, r.origin)];
     } catch (e) {
       const err = e as Error;
       if (err.name !== 'CancelledError') this.log.warn(`completion failed: ${err.message}`);
@@ -123,10 +125,19 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
     }
   }
 
-  private item(text: string, range: vscode.Range): vscode.InlineCompletionItem {
+  /** The item replaces the auto-closed brackets and quotes after the cursor that the text writes itself. */
+  private item(
+    text: string,
+    at: vscode.Position,
+    line: string,
+    origin: SuggestionOrigin,
+  ): vscode.InlineCompletionItem {
+    const covered = autoClosedSpan(text, line.slice(at.character));
+    const range = new vscode.Range(at, at.translate(0, covered));
     return new vscode.InlineCompletionItem(text, range, {
       command: ACCEPTED_COMMAND,
       title: 'Linea: accepted',
+      arguments: [origin],
     });
   }
 

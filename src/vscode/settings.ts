@@ -30,6 +30,8 @@ export interface Settings {
   timeBudgetMs: number;
   memoryBudgetMB: number;
   modelsPath: string[];
+  recall: boolean;
+  'recall.openEditors': boolean;
 }
 
 export const DEFAULTS: Settings = {
@@ -46,6 +48,8 @@ export const DEFAULTS: Settings = {
   timeBudgetMs: 1500,
   memoryBudgetMB: 256,
   modelsPath: [],
+  recall: true,
+  'recall.openEditors': true,
 };
 
 export interface Normalised {
@@ -106,6 +110,8 @@ export function normalise(get: Get): Normalised {
   );
   pick('threads', int(get('threads'), 0, 64));
   pick('multiline', bool(get('multiline')));
+  pick('recall', bool(get('recall')));
+  pick('recall.openEditors', bool(get('recall.openEditors')));
   pick('maxLines', int(get('maxLines'), 1, 100));
   pick('debounceMs', int(get('debounceMs'), 0, 2000));
   pick('maxTokens', int(get('maxTokens'), 1, 512));

@@ -46,7 +46,8 @@ export function e2eAvailable(): string | undefined {
 
 /** Settings every run starts from: no welcome page, no trust prompt, no suggest widget (it takes
  * Tab and hides ghost text), no auto-save (on by default in VS Code for the web: typing would
- * rewrite the test's workspace files), no update or telemetry traffic. Tests' settings override. */
+ * rewrite the test's workspace files), no update or telemetry traffic. Tests' settings override.
+ * The editor's own behaviour stays VS Code's default: brackets and quotes auto-close, as for users. */
 const baseSettings: Record<string, unknown> = {
   'files.autoSave': 'off',
   'workbench.startupEditor': 'none',
@@ -58,8 +59,6 @@ const baseSettings: Record<string, unknown> = {
   'editor.inlineSuggest.enabled': true,
   'editor.quickSuggestions': { other: false, comments: false, strings: false },
   'editor.suggestOnTriggerCharacters': false,
-  'editor.autoClosingBrackets': 'never',
-  'editor.autoClosingQuotes': 'never',
   'editor.minimap.enabled': false,
   'extensions.autoUpdate': false,
   'extensions.autoCheckUpdates': false,

@@ -26,7 +26,12 @@ describe('adaptive debounce', () => {
 });
 
 describe('typing through a suggestion', () => {
-  const cached = { uri: 'a', prefix: '3:  x = ', suggestion: 'compute(value)' };
+  const cached = {
+    uri: 'a',
+    prefix: '3:  x = ',
+    suggestion: 'compute(value)',
+    origin: 'recall' as const,
+  };
   it('returns the rest while the typed text matches', () => {
     assert.equal(typeThrough(cached, 'a', '3:  x = comp'), 'ute(value)');
     assert.equal(typeThrough(cached, 'a', '3:  x = compute(value'), ')');
@@ -54,5 +59,18 @@ describe('statistics', () => {
     assert.match(s.summary(), /never sent anywhere/);
     const restored = new CompletionStats(snap);
     assert.equal(restored.snapshot().accepted, 1);
+  });
+
+  it('counts acceptance by origin, also from statistics kept before origins existed', () => {
+    const s = new CompletionStats({ shown: 3, accepted: 1, requests: 4, latencies: [5] });
+    s.shown(10, 'recall');
+    s.shown(12, 'model');
+    s.accepted('recall');
+    const snap = s.snapshot();
+    assert.deepEqual(snap.byOrigin?.recall, { shown: 1, accepted: 1 });
+    assert.deepEqual(snap.byOrigin?.model, { shown: 1, accepted: 0 });
+    assert.equal(snap.accepted, 2);
+    assert.match(s.summary(), /From recall: 1 of 1 accepted/);
+    assert.deepEqual(new CompletionStats(snap).snapshot().byOrigin, snap.byOrigin);
   });
 });

@@ -1,8 +1,11 @@
 // Extension-host glue that needs no editor: settings normalisation.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import {
   DEFAULTS,
   effectiveThreads,
+  VARIANT_CHOICES,
   languageEnabled,
   normalise,
   type Settings,
@@ -63,5 +66,38 @@ describe('settings', () => {
     assert.equal(effectiveThreads(DEFAULTS, 2), 1);
     assert.equal(effectiveThreads(DEFAULTS, 16), 4);
     assert.equal(effectiveThreads({ ...DEFAULTS, threads: 3 }, 2), 3);
+  });
+});
+
+describe('package.json settings schema', () => {
+  const root = path.join(__dirname, '..', '..', '..');
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+  const props: Record<string, { default: unknown; enum?: string[]; enumDescriptions?: string[] }> =
+    pkg.contributes.configuration.properties;
+
+  it('declares every setting with the default the reader uses', () => {
+    const keys = Object.keys(DEFAULTS).map((k) => `linea.${k}`);
+    assert.deepEqual(Object.keys(props).sort(), keys.sort());
+    for (const [key, value] of Object.entries(DEFAULTS))
+      assert.deepEqual(props[`linea.${key}`].default, value, `linea.${key}`);
+  });
+
+  it('offers every variant the reader accepts and says which are shipped', () => {
+    const variant = props['linea.variant'];
+    assert.deepEqual(variant.enum, [...VARIANT_CHOICES]);
+    const models = path.join(root, 'models');
+    const shipped = new Set(
+      readdirSync(models)
+        .filter((d) => d.startsWith('linea-'))
+        .map(
+          (d) => JSON.parse(readFileSync(path.join(models, d, 'manifest.json'), 'utf8')).variant,
+        ),
+    );
+    assert.ok(shipped.has('deltanet'));
+    variant.enum!.forEach((v, i) => {
+      if (v === 'auto') return;
+      const says = variant.enumDescriptions![i];
+      assert.equal(says.endsWith('— shipped'), shipped.has(v), `${v}: ${says}`);
+    });
   });
 });

@@ -1,0 +1,270 @@
+// Exact recall of what the code already says, mixed into every decoding step.
+//
+// A constant-state decoder cannot recall an exact earlier token sequence (Zoology, Based, DeltaNet all
+// trace most of the small-scale gap to softmax to this). A cache does, at no training cost: Tu et al.
+// 2014 and Hellendoorn & Devanbu 2017 (SLP-Core) mix nested n-gram caches of the file with the model.
+// Here the cache is the documents' own token arrays, searched at the cursor rather than indexed: one
+// pass finds every position whose preceding tokens match the context's tail (up to maxOrder), and each
+// generated token narrows those positions in O(candidates). So nothing is stored per document and
+// nothing is updated per edit; a completion pays one linear pass over at most scanBudget tokens.
+
+export interface RecallOptions {
+  /** Longest context (tokens) matched; the highest order has the final say. */
+  maxOrder: number;
+  /** κ in λ = c / (c + κ): how many matching occurrences it takes for recall to out-vote the model. */
+  kappa: number;
+  /** Positions kept after a scan (the longest matches first, then the nearest to the cursor). */
+  maxCandidates: number;
+  /** Most tokens one completion scans, over all sources. */
+  scanBudget: number;
+  /** Rescans allowed per completion when every candidate has been ruled out. */
+  maxRescans: number;
+  /** Most tokens a rescan visits (the nearest to the cursor). */
+  rescanBudget: number;
+}
+
+const NO_VOTE: RecallVote = { order: -1, count: 0, top: -1 };
+const IDENTIFIER_PIECE = /^[ \t]?[A-Za-z_$][\w$]*$/;
+
+export const DEFAULT_RECALL_OPTIONS: RecallOptions = {
+  maxOrder: 8,
+  kappa: 1,
+  maxCandidates: 2048,
+  scanBudget: 4_000_000,
+  maxRescans: 4,
+  rescanBudget: 65_536,
+};
+
+/** A token array to recall from; positions in [skipFrom, skipTo) are never predicted from (the cursor's own text). */
+export interface RecallSource {
+  ids: readonly number[];
+  skipFrom?: number;
+  skipTo?: number;
+}
+
+interface Candidate {
+  src: number;
+  /** Index of the token this occurrence predicts next. */
+  pos: number;
+  /** Tokens before pos that equal the context's tail (1..maxOrder); 0: only its token fits the healed text. */
+  len: number;
+}
+
+/** The text the first tokens must reproduce (token healing) and every token's bytes. */
+export interface RecallHeal {
+  bytes: string;
+  tokenBytes: readonly string[];
+}
+
+/** What recall contributed to one decoding step. */
+export interface RecallVote {
+  /** Highest order with a candidate (0: only the healed piece matched; -1: nothing). */
+  order: number;
+  /** Occurrences matching at that order. */
+  count: number;
+  /** The token they predict most often. */
+  top: number;
+}
+
+export class RecallMatcher {
+  private cands: Candidate[] = [];
+  private context: number[];
+  private rescans = 0;
+
+  /** Tokens that fit the healed text, while the cursor's piece is being re-read (null after). */
+  private healIds: Set<number> | null = null;
+
+  /**
+   * With `heal`, the cursor stands in a piece the decoder re-reads (`return h|`): occurrences of any
+   * token that fits it take part as order 0, so `hash` from the next line is found though nothing
+   * before it matches the context.
+   */
+  constructor(
+    private readonly sources: readonly RecallSource[],
+    context: readonly number[],
+    readonly options: RecallOptions = DEFAULT_RECALL_OPTIONS,
+    heal?: RecallHeal,
+  ) {
+    this.context = context.slice(-options.maxOrder);
+    // Only a partial identifier: a lone space or an indentation fits most of the vocabulary, and
+    // their counts in the file would out-vote the model on what comes next.
+    if (heal && IDENTIFIER_PIECE.test(heal.bytes)) {
+      this.healIds = new Set();
+      heal.tokenBytes.forEach((tb, id) => {
+        if (tb.length > 0 && (tb.startsWith(heal.bytes) || heal.bytes.startsWith(tb)))
+          this.healIds!.add(id);
+      });
+    }
+    this.scan();
+  }
+
+  get candidates(): number {
+    return this.cands.length;
+  }
+
+  /** One pass over the sources: every position whose preceding tokens match the context's tail. */
+  private scan(): void {
+    const { maxOrder, maxCandidates } = this.options;
+    const ctx = this.context;
+    const last = ctx.length - 1;
+    const byLen: Candidate[][] = Array.from({ length: maxOrder + 1 }, () => []);
+    const heal = this.healIds;
+    // A rescan (mid-suggestion) looks only near the cursor: it must not cost a pass over every file.
+    let budget = this.rescans > 0 ? this.options.rescanBudget : this.options.scanBudget;
+    if (last < 0 && !heal) return;
+    const tail = last >= 0 ? ctx[last] : -1;
+    const visit = (s: number, ids: readonly number[], pos: number) => {
+      if (ids[pos - 1] !== tail) {
+        if (heal?.has(ids[pos]) && byLen[0].length < maxCandidates)
+          byLen[0].push({ src: s, pos, len: 0 });
+        return;
+      }
+      let len = 1;
+      while (len < maxOrder && len <= last && pos - 1 - len >= 0) {
+        if (ids[pos - 1 - len] !== ctx[last - len]) break;
+        len++;
+      }
+      const bucket = byLen[len];
+      if (bucket.length < maxCandidates) bucket.push({ src: s, pos, len });
+    };
+    for (let s = 0; s < this.sources.length && budget > 0; s++) {
+      const { ids, skipFrom, skipTo } = this.sources[s];
+      // Nearest first, so full buckets keep what is close: back from the cursor, then on after it.
+      const from = skipFrom ?? ids.length;
+      const to = skipTo ?? ids.length;
+      for (let pos = Math.min(from, ids.length) - 1; pos >= 1 && budget > 0; pos--, budget--)
+        visit(s, ids, pos);
+      for (let pos = Math.max(1, to); pos < ids.length && budget > 0; pos++, budget--)
+        visit(s, ids, pos);
+    }
+    const out: Candidate[] = [];
+    for (let len = maxOrder; len >= 0 && out.length < maxCandidates; len--)
+      for (const c of byLen[len]) {
+        if (out.length >= maxCandidates) break;
+        out.push(c);
+      }
+    this.cands = out;
+  }
+
+  /**
+   * Recall's share of the mixture, nested from order 1 up: at order k with c_k occurrences of which
+   * n_k(t) continue with t, p(t) <- (n_k(t) + κ p(t)) / (c_k + κ). Unrolled, the result is
+   * scale * p_model(t) + add(t), with add non-zero only for the tokens the occurrences continue with.
+   */
+  private weights(): { scale: number; add: Map<number, number>; vote: RecallVote } | null {
+    const { maxOrder, kappa } = this.options;
+    if (this.cands.length === 0) return null;
+    // c_k: occurrences matching at least k tokens (suffix sums of the length histogram)
+    const atLeast = new Float64Array(maxOrder + 2);
+    let order = 0;
+    for (const c of this.cands) {
+      atLeast[c.len]++;
+      if (c.len > order) order = c.len;
+    }
+    for (let k = maxOrder - 1; k >= 0; k--) atLeast[k] += atLeast[k + 1];
+    const lowest = atLeast[0] > atLeast[1] ? 0 : 1; // order 0 only where the healed piece put candidates
+    // Unrolled: p = scale·p_model + Σ_k w_k n_k(t), w_k = Π_{j>k} keep_j / (c_k + κ); an occurrence
+    // matching L tokens counts in every n_k with k <= L, so it adds W(L) = Σ_{k<=L} w_k to its token.
+    const w = new Float64Array(maxOrder + 2);
+    let scale = 1;
+    for (let k = order; k >= lowest; k--) {
+      w[k] = scale / (atLeast[k] + kappa);
+      scale *= kappa / (atLeast[k] + kappa);
+    }
+    for (let k = lowest + 1; k <= order; k++) w[k] += w[k - 1];
+    const add = new Map<number, number>();
+    const best = new Map<number, number>(); // token -> occurrences at the highest order
+    for (const c of this.cands) {
+      const t = this.sources[c.src].ids[c.pos];
+      add.set(t, (add.get(t) ?? 0) + w[c.len]);
+      if (c.len === order) best.set(t, (best.get(t) ?? 0) + 1);
+    }
+    let top = -1;
+    let topCount = 0;
+    for (const [t, n] of best)
+      if (n > topCount) {
+        top = t;
+        topCount = n;
+      }
+    return { scale, add, vote: { order, count: atLeast[order], top } };
+  }
+
+  /** Mixes recall into `probs` (a distribution, changed in place). */
+  mix(probs: Float32Array): RecallVote {
+    const w = this.weights();
+    if (!w) return NO_VOTE;
+    for (let t = 0; t < probs.length; t++) probs[t] *= w.scale;
+    for (const [t, a] of w.add) if (t < probs.length) probs[t] += a;
+    return w.vote;
+  }
+
+  /**
+   * The same mixture on logits, for the samplers: log(scale·softmax(l) + add) up to a constant, which
+   * leaves every token recall does not name at its own logit, so one pass (the log-sum-exp) suffices.
+   */
+  mixLogits(logits: Float32Array): { logits: Float32Array; vote: RecallVote } {
+    const w = this.weights();
+    if (!w) return { logits, vote: NO_VOTE };
+    let max = -Infinity;
+    for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+    let sum = 0;
+    for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+    const lse = max + Math.log(sum);
+    // l'(t) = log(exp(l(t)) + add(t) · exp(lse) / scale), computed around max so nothing overflows
+    const out = logits.slice();
+    for (const [t, a] of w.add) {
+      if (t >= out.length || a <= 0) continue;
+      const extra = Math.log(a / w.scale) + lse - max; // log of add·e^lse/scale, shifted by max
+      const own = logits[t] - max;
+      const hi = Math.max(own, extra);
+      out[t] = max + hi + Math.log(Math.exp(own - hi) + Math.exp(extra - hi));
+    }
+    return { logits: out, vote: w.vote };
+  }
+
+  /** The decoder emitted `id`: keep the occurrences that continue with it, one token longer. */
+  advance(id: number): void {
+    const { maxOrder } = this.options;
+    this.healIds = null;
+    this.context.push(id);
+    if (this.context.length > maxOrder) this.context.shift();
+    const next: Candidate[] = [];
+    for (const c of this.cands) {
+      const src = this.sources[c.src];
+      if (src.ids[c.pos] !== id || c.pos + 1 >= src.ids.length) continue;
+      const pos = c.pos + 1;
+      if (src.skipFrom !== undefined && pos >= src.skipFrom && pos < (src.skipTo ?? 0)) continue;
+      next.push({ src: c.src, pos, len: Math.min(maxOrder, c.len + 1) });
+    }
+    this.cands = next;
+    if (next.length === 0 && this.rescans < this.options.maxRescans) {
+      this.rescans++;
+      this.scan();
+    }
+  }
+}
+
+/** Softmax of logits into a new distribution (max-shifted, so large logits do not overflow). */
+export function softmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  const out = new Float32Array(logits.length);
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += out[i] = Math.exp(logits[i] - max);
+  for (let i = 0; i < logits.length; i++) out[i] /= sum;
+  return out;
+}
+
+/**
+ * The model-free baseline recall is measured against: the latest earlier occurrence of the longest
+ * text (at most maxChars) that ends at the cursor, and what followed it to the end of that line.
+ */
+export function copyRule(before: string, maxChars = 60): string {
+  for (let n = Math.min(maxChars, before.length - 1); n >= 1; n--) {
+    const at = before.lastIndexOf(before.slice(before.length - n), before.length - n - 1);
+    if (at < 0) continue;
+    const eol = before.indexOf('\n', at + n);
+    return before.slice(at + n, eol < 0 ? before.length : eol);
+  }
+  return '';
+}

@@ -1,0 +1,153 @@
+// Accepting a suggestion where VS Code auto-closed a bracket or a quote leaves exactly the code the
+// suggestion meant: no doubled or stray closer. VS Code's default editor settings (auto-closing on),
+// TypeScript and Python, Tab and VS Code's Accept Next Word. The files repeat a line the test then
+// types again, so recall makes the suggestion known in advance and the accepted line can be checked
+// character for character.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  acceptGhostText,
+  e2eAvailable,
+  editorText,
+  openBrowser,
+  openFile,
+  screenshot,
+  startCodeServer,
+  typeText,
+  waitForGhostText,
+  waitForStatusBar,
+  waitForWorkbench,
+  type BrowserSession,
+  type CodeServer,
+} from './harness';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const VSIX = path.join(ROOT, 'linea.vsix');
+
+const TS_FILE = `export class Schema {
+  private _type: unknown = null;
+
+  isObject(value: unknown): boolean {
+    return typeof value === 'object' && value !== null;
+  }
+
+  check(): void {
+    if (this.isObject(this._type)) {
+      this.visit([this._type, 'object']);
+    }
+    const label = describe("schema", { strict: true });
+  }
+
+  recheck(): void {
+    `;
+
+const PY_FILE = `def handle(items):
+    for item in items:
+        if isinstance(item, dict):
+            print("dict:", item["name"])
+    values = [item["name"] for item in items]
+
+
+def handle_again(items):
+    for item in items:
+        `;
+
+/** The line the cursor is on, without ghost text. */
+async function cursorLine(page: BrowserSession['page'], startsWith: string): Promise<string> {
+  const lines = (await editorText(page)).split('\n');
+  const hits = lines.filter((l) => l.trimStart().startsWith(startsWith));
+  return hits[hits.length - 1] ?? '';
+}
+
+/**
+ * Types `typed` on a fresh line (VS Code auto-closes what it opens), waits for the suggestion,
+ * accepts it (Accept Next Word `partial` times first, then Tab) and returns the line.
+ */
+async function typeAndAccept(
+  page: BrowserSession['page'],
+  typed: string,
+  want: string,
+  shot: string,
+  partial = 0,
+): Promise<string> {
+  await page.keyboard.press('Control+End');
+  await typeText(page, typed);
+  await waitForGhostText(page, 90_000);
+  await screenshot(page, `${shot}-ghost`);
+  for (let i = 0; i < partial; i++) {
+    await page.keyboard.press('Control+ArrowRight'); // VS Code's Accept Next Word
+    await waitForGhostText(page, 10_000);
+  }
+  await acceptGhostText(page);
+  const deadline = Date.now() + 15_000;
+  let line = '';
+  while (Date.now() < deadline) {
+    line = await cursorLine(page, want.trimStart().slice(0, 6));
+    if (line.trim() === want.trim()) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await screenshot(page, `${shot}-accepted`);
+  // a new line for the next case, at the same indentation
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  return line;
+}
+
+test('accepting after an auto-closed bracket or quote leaves exactly the suggested code', async () => {
+  const unavailable = e2eAvailable();
+  assert.equal(unavailable, undefined, unavailable);
+  assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run npm run package`);
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'linea-e2e-ac-'));
+  const folder = path.join(tmp, 'project');
+  await fs.promises.mkdir(folder, { recursive: true });
+  await fs.promises.writeFile(path.join(folder, 'schema.ts'), TS_FILE);
+  await fs.promises.writeFile(path.join(folder, 'handle.py'), PY_FILE);
+  let server: CodeServer | undefined;
+  let session: BrowserSession | undefined;
+  try {
+    // Nothing about the editor is set: auto-closing brackets and quotes are VS Code's defaults.
+    server = await startCodeServer({
+      vsix: VSIX,
+      folder,
+      settings: { 'linea.debounceMs': 30, 'linea.timeBudgetMs': 4000 },
+    });
+    session = await openBrowser(server.url);
+    const page = session.page;
+    await waitForWorkbench(page);
+    await waitForStatusBar(page, 'Linea: deltanet', 120_000);
+
+    await openFile(page, 'schema.ts');
+    const cases: Array<[string, string, number]> = [
+      ['if (', 'if (this.isObject(this._type)) {', 0], // `(` auto-closed
+      ['this.visit([', "this.visit([this._type, 'object']);", 0], // `[` then `(`
+      ['const label = describe("', 'const label = describe("schema", { strict: true });', 0], // a quote
+      ['if (', 'if (this.isObject(this._type)) {', 2], // Accept Next Word twice, then Tab
+    ];
+    for (const [i, [typed, want, partial]] of cases.entries()) {
+      const line = await typeAndAccept(page, typed, want, `ac-ts-${i}`, partial);
+      assert.equal(line.trim(), want, `TypeScript, typed ${JSON.stringify(typed)}`);
+    }
+
+    await openFile(page, 'handle.py');
+    const pyCases: Array<[string, string, number]> = [
+      ['if isinstance(', 'if isinstance(item, dict):', 0],
+      ['print("', 'print("dict:", item["name"])', 0],
+      ['values = [', 'values = [item["name"] for item in items]', 1],
+    ];
+    for (const [i, [typed, want, partial]] of pyCases.entries()) {
+      const line = await typeAndAccept(page, typed, want, `ac-py-${i}`, partial);
+      assert.equal(line.trim(), want, `Python, typed ${JSON.stringify(typed)}`);
+    }
+  } catch (e) {
+    if (session) await screenshot(session.page, 'autoclose-failure').catch(() => undefined);
+    if (server) console.error(`code-server output:\n${server.logs().slice(-3000)}`);
+    throw e;
+  } finally {
+    await session?.close();
+    await server?.stop();
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+});
