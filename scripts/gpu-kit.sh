@@ -61,7 +61,7 @@ run() {
   cat "$out/gpu.txt"
   local dawn=()
   [ -n "${LINEA_KIT_DAWN:-}" ] && dawn=(--dawn "$LINEA_KIT_DAWN")
-  node dist/cli.js complete test/fixtures/sample.py --line 7 --col 9 --backend auto --threads 4 \
+  node dist/cli.js complete test/fixtures/sample.py --line 21 --col 45 --backend auto --threads 4 \
     "${dawn[@]}" >"$out/complete.txt" 2>&1 || true
   cat "$out/complete.txt"
   local models

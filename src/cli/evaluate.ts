@@ -9,11 +9,12 @@ import {
   listSourceFiles,
   readTexts,
 } from '../engine/evalProtocol';
-import { DEFAULT_MODEL_ID, resolveModel } from '../engine/models';
+import { DEFAULT_MODEL_ID, openEngine, resolveModel } from '../engine/models';
 import { readManifest } from '../engine/manifest';
 import { BpeTokenizer } from '../engine/tokenizer';
 import { EngineClient } from '../worker/client';
-import { DEFAULT_RECALL_OPTIONS, copyRule } from '../engine/recall';
+import { DEFAULT_RECALL_OPTIONS, RecallMatcher, copyRule, softmax } from '../engine/recall';
+import { seededRandom } from '../engine/sampling';
 import { intFlag, parseArgs, recallFlag, UsageError, type ParsedArgs } from './args';
 import { modelRoots, wasmPaths, workerPath } from './main';
 
@@ -28,13 +29,16 @@ export async function runEval(argv: string[]): Promise<number> {
     kappa: 'value',
     order: 'value',
     baseline: 'value',
+    bpb: 'value',
   });
+  const dir = args.positional[0];
+  if (!dir) throw new UsageError('eval needs a DIR of source files');
+  if (args.flags.has('bpb')) return runBitsPerByte(args, dir);
   const recall = recallFlag(args);
   const baseline = args.flags.get('baseline') as string | undefined;
   if (baseline !== undefined && baseline !== 'copy')
     throw new UsageError(`--baseline takes "copy", not ${JSON.stringify(baseline)}`);
-  const dir = args.positional[0];
-  if (!dir) throw new UsageError('eval needs a DIR of source files');
+
   const folder = resolveModel(
     (args.flags.get('model') as string) ?? DEFAULT_MODEL_ID,
     modelRoots(),
@@ -175,4 +179,80 @@ function numFlag(args: ParsedArgs, name: string, fallback: number): number {
   if (!Number.isFinite(v) || v < 0)
     throw new UsageError(`--${name} takes a number >= 0, not ${String(raw)}`);
   return v;
+}
+
+/**
+ * `linea eval DIR --bpb N`: bits per byte of the first N tokens of each sampled file, the model alone
+ * and with recall, as a completion at each position would see it: the recall sources are the tokens
+ * before that position (nothing after it), the model state carried exactly, the null memory.
+ */
+async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
+  const folder = resolveModel(
+    (args.flags.get('model') as string) ?? DEFAULT_MODEL_ID,
+    modelRoots(),
+  );
+  const maxTokens = intFlag(args, 'bpb', 1024, 16);
+  const files = listSourceFiles(dir);
+  const random = seededRandom(intFlag(args, 'seed', 0));
+  const picked = files
+    .map((f) => [random(), f] as const)
+    .sort((a, b) => a[0] - b[0])
+    .slice(0, intFlag(args, 'files', 40, 1))
+    .map(([, f]) => f);
+  const recall = {
+    ...DEFAULT_RECALL_OPTIONS,
+    kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
+    maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
+  };
+  const engine = await openEngine(folder, {
+    threads: intFlag(args, 'threads', 2, 1),
+    wasmPaths: wasmPaths(),
+  });
+  const tok = engine.tokenizer;
+  const bytesOf = (id: number) => tok.tokenBytes(id).length;
+  let bits = 0;
+  let bitsRecall = 0;
+  let bytes = 0;
+  let tokens = 0;
+  try {
+    for (const file of picked) {
+      const ids = tok.encode(readTexts([file])[0]).slice(0, maxTokens);
+      let state = engine.session.initState();
+      let prev = tok.eos;
+      for (let i = 0; i < ids.length; i++) {
+        const r = await engine.session.run([prev], state, null);
+        state = r.state;
+        const target = ids[i];
+        bits += -Math.log2(softmax(r.logits)[target]);
+        const m = new RecallMatcher(
+          [{ ids, skipFrom: i, skipTo: ids.length }],
+          ids.slice(Math.max(0, i - recall.maxOrder), i),
+          recall,
+        );
+        const mixed = m.mixLogits(r.logits).logits;
+        bitsRecall += -Math.log2(softmax(mixed)[target]);
+        bytes += bytesOf(target);
+        tokens++;
+        prev = target;
+      }
+    }
+  } finally {
+    await engine.dispose();
+  }
+  const summary = {
+    model: engine.manifest.id,
+    files: picked.length,
+    tokens,
+    bpb: bits / bytes,
+    bpbWithRecall: bitsRecall / bytes,
+    change: bitsRecall / bits - 1,
+    recall,
+  };
+  if (args.flags.has('json')) console.log(JSON.stringify(summary, null, 2));
+  else
+    console.log(
+      `${summary.model}: ${tokens} tokens of ${picked.length} files under ${dir}\n` +
+        `bits/byte ${summary.bpb.toFixed(3)} alone, ${summary.bpbWithRecall.toFixed(3)} with recall (${(100 * summary.change).toFixed(1)}%)`,
+    );
+  return 0;
 }

@@ -12,6 +12,7 @@ import {
   acceptGhostText,
   e2eAvailable,
   editorText,
+  lineaLog,
   openBrowser,
   openFile,
   screenshot,
@@ -96,15 +97,20 @@ async function typeAndAccept(
   return line;
 }
 
-test('accepting after an auto-closed bracket or quote leaves exactly the suggested code', async () => {
+/** A fresh code-server with the VSIX on a folder holding `files`, a browser on it, Linea active. */
+async function withEditor(
+  name: string,
+  files: Record<string, string>,
+  run: (page: BrowserSession['page']) => Promise<void>,
+): Promise<void> {
   const unavailable = e2eAvailable();
   assert.equal(unavailable, undefined, unavailable);
   assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run npm run package`);
   const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'linea-e2e-ac-'));
   const folder = path.join(tmp, 'project');
   await fs.promises.mkdir(folder, { recursive: true });
-  await fs.promises.writeFile(path.join(folder, 'schema.ts'), TS_FILE);
-  await fs.promises.writeFile(path.join(folder, 'handle.py'), PY_FILE);
+  for (const [file, text] of Object.entries(files))
+    await fs.promises.writeFile(path.join(folder, file), text);
   let server: CodeServer | undefined;
   let session: BrowserSession | undefined;
   try {
@@ -115,10 +121,25 @@ test('accepting after an auto-closed bracket or quote leaves exactly the suggest
       settings: { 'linea.debounceMs': 30, 'linea.timeBudgetMs': 4000 },
     });
     session = await openBrowser(server.url);
-    const page = session.page;
-    await waitForWorkbench(page);
-    await waitForStatusBar(page, 'Linea: deltanet', 120_000);
+    await waitForWorkbench(session.page);
+    await waitForStatusBar(session.page, 'Linea: deltanet', 120_000);
+    await run(session.page);
+  } catch (e) {
+    if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
+    if (server) {
+      console.error(`code-server output:\n${server.logs().slice(-3000)}`);
+      console.error(`Linea log:\n${(await lineaLog(server).catch(() => '')).slice(-6000)}`);
+    }
+    throw e;
+  } finally {
+    await session?.close();
+    await server?.stop();
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+}
 
+test('accepting after an auto-closed bracket or quote leaves exactly the suggested code', async () => {
+  await withEditor('autoclose', { 'schema.ts': TS_FILE, 'handle.py': PY_FILE }, async (page) => {
     await openFile(page, 'schema.ts');
     const cases: Array<[string, string, number]> = [
       ['if (', 'if (this.isObject(this._type)) {', 0], // `(` auto-closed
@@ -141,13 +162,31 @@ test('accepting after an auto-closed bracket or quote leaves exactly the suggest
       const line = await typeAndAccept(page, typed, want, `ac-py-${i}`, partial);
       assert.equal(line.trim(), want, `Python, typed ${JSON.stringify(typed)}`);
     }
-  } catch (e) {
-    if (session) await screenshot(session.page, 'autoclose-failure').catch(() => undefined);
-    if (server) console.error(`code-server output:\n${server.logs().slice(-3000)}`);
-    throw e;
-  } finally {
-    await session?.close();
-    await server?.stop();
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-  }
+  });
+});
+
+const REGISTRY = `import { Widget } from './widget';
+
+export function summarise(items: Widget[]): string {
+  const checksum = computeWidgetChecksum(items, { seed: 17 });
+  return items.map((w) => w.name).join(', ') + checksum;
+}
+`;
+const AUDIT = `import { Widget } from './widget';
+
+export function audit(items: Widget[]): void {
+  `;
+
+test('a name used only in another open editor is completed from it', async () => {
+  await withEditor('cross-file', { 'registry.ts': REGISTRY, 'audit.ts': AUDIT }, async (page) => {
+    await openFile(page, 'registry.ts'); // stays open in its tab: recall reads it
+    await openFile(page, 'audit.ts');
+    const line = await typeAndAccept(
+      page,
+      'const checksum = comp',
+      'const checksum = computeWidgetChecksum(items, { seed: 17 });',
+      'cross-file',
+    );
+    assert.equal(line.trim(), 'const checksum = computeWidgetChecksum(items, { seed: 17 });');
+  });
 });

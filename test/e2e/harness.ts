@@ -422,3 +422,17 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   await page.screenshot({ path: file });
   return file;
 }
+
+/** The Linea log written by the extension host (a LogOutputChannel), from code-server's log folder. */
+export async function lineaLog(server: CodeServer): Promise<string> {
+  const found: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await fs.promises.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (/Linea\.log$/.test(e.name)) found.push(p);
+    }
+  };
+  await walk(server.dir);
+  return (await Promise.all(found.map((f) => fs.promises.readFile(f, 'utf8')))).join('\n');
+}

@@ -10,6 +10,7 @@ import {
   acceptGhostText,
   e2eAvailable,
   editorText,
+  lineaLog,
   openBrowser,
   openFile,
   pickQuickInput,
@@ -92,20 +93,6 @@ async function completeAtEnd(
   const after = await waitForEditorText(page, text.split('\n').pop()! + firstLine);
   await screenshot(page, `${shot}-accepted`);
   return after;
-}
-
-/** The Linea log written by the extension host (a LogOutputChannel), from code-server's log folder. */
-async function lineaLog(server: CodeServer): Promise<string> {
-  const found: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await fs.promises.readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (/Linea\.log$/.test(e.name)) found.push(p);
-    }
-  };
-  await walk(server.dir);
-  return (await Promise.all(found.map((f) => fs.promises.readFile(f, 'utf8')))).join('\n');
 }
 
 /** Edits the user settings as a person would: the settings JSON editor, replaced and saved. */

@@ -91,6 +91,30 @@ def test_trainer_runs_checkpoints_and_resumes(corpus, tmp_path, capsys):
     assert model.cfg.variant == "decay"
 
 
+def test_training_continues_from_a_shipped_folder_with_wsd(corpus, tmp_path):
+    from export import export_model, load_checkpoint as load
+    from train import lr_at
+
+    args = [f"--corpus={corpus}", f"--tokenizer={corpus / 'tokenizer.json'}", "--variant=deltanet", "--n_layer=1",
+            "--d_model=32", "--n_head=2", "--enc_layers=1", "--mem_slots=4", "--seq_len=32", "--batch_size=2",
+            "--eval_interval=5", "--eval_batches=1", "--warmup_iters=2", "--threads=1"]
+    mc, tc, out = parse_args(args + [f"--out={tmp_path / 'a'}", "--max_tokens=640"])
+    model, ckpt = load(train(mc, tc, out, log=lambda *_: None))
+    folder = tmp_path / "shipped"
+    export_model(model, folder, "m", corpus / "tokenizer.json", ckpt["special"], {"training": ckpt["train_info"]}, fp16_weights=True)
+    mc2, tc2, out2 = parse_args(args + [f"--out={tmp_path / 'b'}", "--max_tokens=320", f"--init_from={folder}", "--schedule=wsd"])
+    state = torch.load(train(mc2, tc2, out2, log=lambda *_: None))
+    info = state["train_info"]
+    assert info["tokens"] == 320 and info["tokens_total"] == 960
+    assert [r["tokens"] for r in info["runs"]] == [640, 320] and info["runs"][1]["schedule"] == "wsd"
+    # wsd: flat after the warm-up, then a linear decay over the last decay_frac of the steps to min_lr
+    lrs = [lr_at(i, 100, tc2) for i in range(100)]
+    assert lrs[2] == lrs[80] == tc2.lr and lrs[81] < tc2.lr and abs(lrs[99] - (tc2.min_lr + (tc2.lr - tc2.min_lr) / 20)) < 1e-12
+    with pytest.raises(ValueError, match="another model config"):
+        mc3, tc3, out3 = parse_args(args + [f"--out={tmp_path / 'c'}", "--d_model=64", f"--init_from={folder}"])
+        train(mc3, tc3, out3, log=lambda *_: None)
+
+
 def test_unknown_training_keys_are_refused():
     with pytest.raises(ValueError, match="unknown key --lrate"):
         parse_args(["--out=x", "--lrate=1"])
