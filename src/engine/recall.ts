@@ -13,6 +13,9 @@ export interface RecallOptions {
   maxOrder: number;
   /** κ in λ = c / (c + κ): how many matching occurrences it takes for recall to out-vote the model. */
   kappa: number;
+  /** κ for order 0, the tokens that complete a partial word at the cursor: one such name in the
+   *  file is strong evidence, since the user has typed its first letters. */
+  kappaPartial: number;
   /** Positions kept after a scan (the longest matches first, then the nearest to the cursor). */
   maxCandidates: number;
   /** Most tokens one completion scans, over all sources. */
@@ -26,9 +29,13 @@ export interface RecallOptions {
 const NO_VOTE: RecallVote = { order: -1, count: 0, top: -1 };
 const IDENTIFIER_PIECE = /^[ \t]?[A-Za-z_$][\w$]*$/;
 
+// κ and the longest order were fitted on the validation split (150 line-completion cuts, linea-deltanet;
+// EM / edit similarity): κ 1, order 8: 16.0 / 37.4; κ 4, order 8: 17.3 / 39.0; κ 4, order 16: 19.3 / 39.0;
+// κ 4, order 32: 19.3 / 38.9; κ 8, order 16: 21.3 / 40.0; κ 16, order 32: 22.0 / 39.1.
 export const DEFAULT_RECALL_OPTIONS: RecallOptions = {
-  maxOrder: 8,
-  kappa: 1,
+  maxOrder: 16,
+  kappa: 8,
+  kappaPartial: 1,
   maxCandidates: 2048,
   scanBudget: 4_000_000,
   maxRescans: 4,
@@ -168,8 +175,9 @@ export class RecallMatcher {
     const w = new Float64Array(maxOrder + 2);
     let scale = 1;
     for (let k = order; k >= lowest; k--) {
-      w[k] = scale / (atLeast[k] + kappa);
-      scale *= kappa / (atLeast[k] + kappa);
+      const kk = k === 0 ? this.options.kappaPartial : kappa;
+      w[k] = scale / (atLeast[k] + kk);
+      scale *= kk / (atLeast[k] + kk);
     }
     for (let k = lowest + 1; k <= order; k++) w[k] += w[k - 1];
     const add = new Map<number, number>();

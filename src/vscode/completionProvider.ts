@@ -62,10 +62,19 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
     token: vscode.CancellationToken,
   ): Promise<vscode.InlineCompletionItem[] | undefined> {
     const s = this.settings();
-    if (!languageEnabled(s, doc.languageId) || !this.host.ready) return undefined;
+    // Every gate that declines says why at debug level: "why no suggestion?" is read from the log.
+    const at = `${position.line + 1}:${position.character + 1}`;
+    const decline = (why: string) => {
+      this.log.debug(`no request at ${at}: ${why}`);
+      return undefined;
+    };
+    if (!languageEnabled(s, doc.languageId))
+      return decline(`completions are off for ${doc.languageId}`);
+    if (!this.host.ready) return decline(`the model is not ready (${this.host.status.kind})`);
     const explicit = context.triggerKind === vscode.InlineCompletionTriggerKind.Invoke;
     const line = doc.lineAt(position.line).text;
-    if (!shouldComplete(line, position.character, explicit)) return undefined;
+    if (!shouldComplete(line, position.character, explicit))
+      return decline('the cursor is inside a word');
     const uri = doc.uri.toString();
     const key = `${position.line}:${line.slice(0, position.character)}`;
 
@@ -78,16 +87,10 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
       engineMs: this.stats.medianLatency(),
       keystrokeMs: this.intervals.length ? median(this.intervals) : NaN,
     });
-    if (!(await sleep(delay, token))) return undefined;
-    if (!(await this.host.ensureOpen(doc)) || token.isCancellationRequested) {
-      this.log.debug(
-        `no request at ${position.line + 1}:${position.character + 1}: document not synced or cancelled`,
-      );
-      return undefined;
-    }
-    this.log.debug(
-      `request at ${position.line + 1}:${position.character + 1} after ${delay} ms debounce`,
-    );
+    if (!(await sleep(delay, token))) return decline(`cancelled during the ${delay} ms debounce`);
+    if (!(await this.host.ensureOpen(doc))) return decline('the document is not synced');
+    if (token.isCancellationRequested) return decline('cancelled');
+    this.log.debug(`request at ${at} after ${delay} ms debounce`);
 
     const abort = new AbortController();
     const sub = token.onCancellationRequested(() => abort.abort());

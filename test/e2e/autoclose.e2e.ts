@@ -17,7 +17,7 @@ import {
   openFile,
   screenshot,
   startCodeServer,
-  typeText,
+  typeAndWaitForGhost,
   waitForGhostText,
   waitForStatusBar,
   waitForWorkbench,
@@ -69,14 +69,14 @@ async function cursorLine(page: BrowserSession['page'], startsWith: string): Pro
  */
 async function typeAndAccept(
   page: BrowserSession['page'],
+  server: CodeServer,
   typed: string,
   want: string,
   shot: string,
   partial = 0,
 ): Promise<string> {
   await page.keyboard.press('Control+End');
-  await typeText(page, typed);
-  await waitForGhostText(page, 90_000);
+  await typeAndWaitForGhost(page, server, typed);
   await screenshot(page, `${shot}-ghost`);
   for (let i = 0; i < partial; i++) {
     await page.keyboard.press('Control+ArrowRight'); // VS Code's Accept Next Word
@@ -101,7 +101,7 @@ async function typeAndAccept(
 async function withEditor(
   name: string,
   files: Record<string, string>,
-  run: (page: BrowserSession['page']) => Promise<void>,
+  run: (page: BrowserSession['page'], server: CodeServer) => Promise<void>,
 ): Promise<void> {
   const unavailable = e2eAvailable();
   assert.equal(unavailable, undefined, unavailable);
@@ -123,7 +123,7 @@ async function withEditor(
     session = await openBrowser(server.url);
     await waitForWorkbench(session.page);
     await waitForStatusBar(session.page, 'Linea: deltanet', 120_000);
-    await run(session.page);
+    await run(session.page, server);
   } catch (e) {
     if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
     if (server) {
@@ -139,30 +139,34 @@ async function withEditor(
 }
 
 test('accepting after an auto-closed bracket or quote leaves exactly the suggested code', async () => {
-  await withEditor('autoclose', { 'schema.ts': TS_FILE, 'handle.py': PY_FILE }, async (page) => {
-    await openFile(page, 'schema.ts');
-    const cases: Array<[string, string, number]> = [
-      ['if (', 'if (this.isObject(this._type)) {', 0], // `(` auto-closed
-      ['this.visit([', "this.visit([this._type, 'object']);", 0], // `[` then `(`
-      ['const label = describe("', 'const label = describe("schema", { strict: true });', 0], // a quote
-      ['if (', 'if (this.isObject(this._type)) {', 2], // Accept Next Word twice, then Tab
-    ];
-    for (const [i, [typed, want, partial]] of cases.entries()) {
-      const line = await typeAndAccept(page, typed, want, `ac-ts-${i}`, partial);
-      assert.equal(line.trim(), want, `TypeScript, typed ${JSON.stringify(typed)}`);
-    }
+  await withEditor(
+    'autoclose',
+    { 'schema.ts': TS_FILE, 'handle.py': PY_FILE },
+    async (page, server) => {
+      await openFile(page, 'schema.ts');
+      const cases: Array<[string, string, number]> = [
+        ['if (', 'if (this.isObject(this._type)) {', 0], // `(` auto-closed
+        ['this.visit([', "this.visit([this._type, 'object']);", 0], // `[` then `(`
+        ['const label = describe("', 'const label = describe("schema", { strict: true });', 0], // a quote
+        ['if (', 'if (this.isObject(this._type)) {', 2], // Accept Next Word twice, then Tab
+      ];
+      for (const [i, [typed, want, partial]] of cases.entries()) {
+        const line = await typeAndAccept(page, server, typed, want, `ac-ts-${i}`, partial);
+        assert.equal(line.trim(), want, `TypeScript, typed ${JSON.stringify(typed)}`);
+      }
 
-    await openFile(page, 'handle.py');
-    const pyCases: Array<[string, string, number]> = [
-      ['if isinstance(', 'if isinstance(item, dict):', 0],
-      ['print("', 'print("dict:", item["name"])', 0],
-      ['values = [', 'values = [item["name"] for item in items]', 1],
-    ];
-    for (const [i, [typed, want, partial]] of pyCases.entries()) {
-      const line = await typeAndAccept(page, typed, want, `ac-py-${i}`, partial);
-      assert.equal(line.trim(), want, `Python, typed ${JSON.stringify(typed)}`);
-    }
-  });
+      await openFile(page, 'handle.py');
+      const pyCases: Array<[string, string, number]> = [
+        ['if isinstance(', 'if isinstance(item, dict):', 0],
+        ['print("', 'print("dict:", item["name"])', 0],
+        ['values = [', 'values = [item["name"] for item in items]', 1],
+      ];
+      for (const [i, [typed, want, partial]] of pyCases.entries()) {
+        const line = await typeAndAccept(page, server, typed, want, `ac-py-${i}`, partial);
+        assert.equal(line.trim(), want, `Python, typed ${JSON.stringify(typed)}`);
+      }
+    },
+  );
 });
 
 const REGISTRY = `import { Widget } from './widget';
@@ -178,15 +182,20 @@ export function audit(items: Widget[]): void {
   `;
 
 test('a name used only in another open editor is completed from it', async () => {
-  await withEditor('cross-file', { 'registry.ts': REGISTRY, 'audit.ts': AUDIT }, async (page) => {
-    await openFile(page, 'registry.ts'); // stays open in its tab: recall reads it
-    await openFile(page, 'audit.ts');
-    const line = await typeAndAccept(
-      page,
-      'const checksum = comp',
-      'const checksum = computeWidgetChecksum(items, { seed: 17 });',
-      'cross-file',
-    );
-    assert.equal(line.trim(), 'const checksum = computeWidgetChecksum(items, { seed: 17 });');
-  });
+  await withEditor(
+    'cross-file',
+    { 'registry.ts': REGISTRY, 'audit.ts': AUDIT },
+    async (page, server) => {
+      await openFile(page, 'registry.ts'); // stays open in its tab: recall reads it
+      await openFile(page, 'audit.ts');
+      const line = await typeAndAccept(
+        page,
+        server,
+        'const checksum = comp',
+        'const checksum = computeWidgetChecksum(items, { seed: 17 });',
+        'cross-file',
+      );
+      assert.equal(line.trim(), 'const checksum = computeWidgetChecksum(items, { seed: 17 });');
+    },
+  );
 });

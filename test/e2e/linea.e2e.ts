@@ -17,6 +17,7 @@ import {
   runCommand,
   screenshot,
   startCodeServer,
+  typeAndWaitForGhost,
   typeText,
   waitForEditorText,
   waitForGhostText,
@@ -79,13 +80,13 @@ async function workspace(): Promise<{ tmp: string; folder: string }> {
 /** Types `text` at the end of the open file, waits for Linea's ghost text and accepts it with Tab. */
 async function completeAtEnd(
   page: BrowserSession['page'],
+  server: CodeServer,
   text: string,
   shot: string,
 ): Promise<string> {
   await page.keyboard.press('Control+End');
   await screenshot(page, `${shot}-before`);
-  await typeText(page, text);
-  const ghost = await waitForGhostText(page, 90_000);
+  const ghost = await typeAndWaitForGhost(page, server, text);
   assert.ok(ghost.trim().length > 0, 'ghost text is empty');
   await screenshot(page, `${shot}-ghost`);
   await acceptGhostText(page);
@@ -166,11 +167,11 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       await screenshot(page, '01-activated');
 
       await openFile(page, 'src/geometry.ts');
-      const ts = await completeAtEnd(page, 'return ', '02-typescript');
+      const ts = await completeAtEnd(page, server, 'return ', '02-typescript');
       assert.match(ts, /return \S/);
 
       await openFile(page, 'src/files.py');
-      const py = await completeAtEnd(page, 'return ', '03-python');
+      const py = await completeAtEnd(page, server, 'return ', '03-python');
       assert.match(py, /return \S/);
 
       // Switch Model from the palette: the status bar follows, completions keep coming.
@@ -255,7 +256,7 @@ test('the linux-x64 VSIX runs the model on WebGPU (a software adapter here) and 
         .waitFor({ timeout: 15_000 });
       await screenshot(page, '10-webgpu-status');
       await openFile(page, 'src/files.py');
-      const py = await completeAtEnd(page, 'return ', '11-webgpu-python');
+      const py = await completeAtEnd(page, server, 'return ', '11-webgpu-python');
       assert.match(py, /return \S/);
       const log = await lineaLog(server);
       assert.match(log, /WebGPU adapter: llvmpipe.*\(software\)/);
