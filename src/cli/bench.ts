@@ -291,7 +291,7 @@ async function documentsScenario(folder: string, runtime: { threads: number; was
  * of 16 steps (following the file's own next tokens), against the model's decoding step. Recall keeps
  * no index, so an edit costs it nothing and it holds no memory per token between suggestions.
  */
-export function recallScenario(folder: string, modelStepMs: number) {
+function recallScenario(folder: string, modelStepMs: number) {
   const manifest = readManifest(folder);
   const tok = BpeTokenizer.load(path.join(folder, manifest.tokenizer.file));
   const ids = tok.encode(realCode(50_000));

@@ -5,22 +5,16 @@
 // character for character.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   acceptGhostText,
-  e2eAvailable,
   editorText,
-  lineaLog,
-  openBrowser,
   openFile,
   screenshot,
-  startCodeServer,
   typeAndWaitForGhost,
   waitForGhostText,
   waitForStatusBar,
-  waitForWorkbench,
+  withLinea,
   type BrowserSession,
   type CodeServer,
 } from './harness';
@@ -97,45 +91,18 @@ async function typeAndAccept(
   return line;
 }
 
-/** A fresh code-server with the VSIX on a folder holding `files`, a browser on it, Linea active. */
-async function withEditor(
+/** Linea in a fresh code-server on a folder holding `files`, with VS Code's default editor settings. */
+function withEditor(
   name: string,
   files: Record<string, string>,
   run: (page: BrowserSession['page'], server: CodeServer) => Promise<void>,
 ): Promise<void> {
-  const unavailable = e2eAvailable();
-  assert.equal(unavailable, undefined, unavailable);
-  assert.ok(fs.existsSync(VSIX), `${VSIX} is missing: run npm run package`);
-  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'linea-e2e-ac-'));
-  const folder = path.join(tmp, 'project');
-  await fs.promises.mkdir(folder, { recursive: true });
-  for (const [file, text] of Object.entries(files))
-    await fs.promises.writeFile(path.join(folder, file), text);
-  let server: CodeServer | undefined;
-  let session: BrowserSession | undefined;
-  try {
-    // Nothing about the editor is set: auto-closing brackets and quotes are VS Code's defaults.
-    server = await startCodeServer({
-      vsix: VSIX,
-      folder,
-      settings: { 'linea.debounceMs': 30, 'linea.timeBudgetMs': 4000 },
-    });
-    session = await openBrowser(server.url);
-    await waitForWorkbench(session.page);
-    await waitForStatusBar(session.page, 'Linea: deltanet', 120_000);
-    await run(session.page, server);
-  } catch (e) {
-    if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
-    if (server) {
-      console.error(`code-server output:\n${server.logs().slice(-3000)}`);
-      console.error(`Linea log:\n${(await lineaLog(server).catch(() => '')).slice(-6000)}`);
-    }
-    throw e;
-  } finally {
-    await session?.close();
-    await server?.stop();
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-  }
+  // Nothing about the editor is set: auto-closing brackets and quotes are VS Code's defaults.
+  const settings = { 'linea.debounceMs': 30, 'linea.timeBudgetMs': 4000 };
+  return withLinea(name, { vsix: VSIX, files, settings }, async (page, server) => {
+    await waitForStatusBar(page, 'Linea: deltanet', 120_000);
+    await run(page, server);
+  });
 }
 
 test('accepting after an auto-closed bracket or quote leaves exactly the suggested code', async () => {

@@ -468,3 +468,61 @@ export async function typeAndWaitForGhost(
     return waitForGhostText(page, timeoutMs - 25_000);
   }
 }
+
+export interface LineaWorkspace {
+  /** The VSIX to install. */
+  vsix: string;
+  /** Workspace-relative path -> text, written into a fresh folder. */
+  files: Record<string, string>;
+  settings?: Record<string, unknown>;
+  env?: Record<string, string>;
+  /** Runs before code-server starts, with the temp dir above the workspace; returns more settings. */
+  prepare?: (tmp: string) => Promise<Record<string, unknown>>;
+}
+
+/**
+ * Runs `body` against a fresh code-server with the VSIX installed and a browser on it, in a fresh
+ * workspace; on failure saves a screenshot and prints code-server's output and Linea's log; always
+ * cleans up.
+ */
+export async function withLinea(
+  name: string,
+  ws: LineaWorkspace,
+  body: (page: Page, server: CodeServer) => Promise<void>,
+): Promise<void> {
+  const unavailable = e2eAvailable();
+  if (unavailable) throw new Error(unavailable);
+  if (!fs.existsSync(ws.vsix))
+    throw new Error(`${ws.vsix} is missing: run npm run package(:platforms)`);
+  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'linea-e2e-ws-'));
+  const folder = path.join(tmp, 'project');
+  for (const [file, text] of Object.entries(ws.files)) {
+    await fs.promises.mkdir(path.dirname(path.join(folder, file)), { recursive: true });
+    await fs.promises.writeFile(path.join(folder, file), text);
+  }
+  let server: CodeServer | undefined;
+  let session: BrowserSession | undefined;
+  try {
+    const extra = (await ws.prepare?.(tmp)) ?? {};
+    server = await startCodeServer({
+      vsix: ws.vsix,
+      folder,
+      settings: { ...ws.settings, ...extra },
+      env: ws.env,
+    });
+    session = await openBrowser(server.url);
+    await waitForWorkbench(session.page);
+    await body(session.page, server);
+  } catch (e) {
+    if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
+    if (server) {
+      console.error(`code-server output:\n${server.logs().slice(-4000)}`);
+      console.error(`Linea log:\n${(await lineaLog(server).catch(() => '')).slice(-6000)}`);
+    }
+    throw e;
+  } finally {
+    await session?.close();
+    await server?.stop();
+    await fs.promises.rm(tmp, { recursive: true, force: true });
+  }
+}

@@ -4,25 +4,21 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   acceptGhostText,
-  e2eAvailable,
   editorText,
   lineaLog,
-  openBrowser,
   openFile,
   pickQuickInput,
   runCommand,
   screenshot,
-  startCodeServer,
   typeAndWaitForGhost,
   typeText,
   waitForEditorText,
   waitForGhostText,
   waitForStatusBar,
-  waitForWorkbench,
+  withLinea,
   type BrowserSession,
   type CodeServer,
 } from './harness';
@@ -67,15 +63,7 @@ const PY_FILE_2 = `def read_text(path):
     with open(path, encoding="utf-8") as f:
         `;
 
-async function workspace(): Promise<{ tmp: string; folder: string }> {
-  const tmp = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'linea-e2e-ws-'));
-  const folder = path.join(tmp, 'project');
-  await fs.promises.mkdir(path.join(folder, 'src'), { recursive: true });
-  await fs.promises.writeFile(path.join(folder, 'src', 'geometry.ts'), TS_FILE);
-  await fs.promises.writeFile(path.join(folder, 'src', 'files.py'), PY_FILE);
-  await fs.promises.writeFile(path.join(folder, 'src', 'text.py'), PY_FILE_2);
-  return { tmp, folder };
-}
+const FILES = { 'src/geometry.ts': TS_FILE, 'src/files.py': PY_FILE, 'src/text.py': PY_FILE_2 };
 
 /** Types `text` at the end of the open file, waits for Linea's ghost text and accepts it with Tab. */
 async function completeAtEnd(
@@ -112,55 +100,11 @@ async function editUserSettings(
   await page.keyboard.press('Control+S');
 }
 
-/**
- * Runs `body` against a fresh code-server with Linea installed and a browser on it, in a fresh
- * workspace (`prepare` may add files next to it); on failure saves a screenshot and the server's
- * output, and always cleans up.
- */
-async function withLinea(
-  name: string,
-  options: { settings?: Record<string, unknown>; env?: Record<string, string>; vsix?: string },
-  prepare: (tmp: string) => Promise<Record<string, unknown>>,
-  body: (page: BrowserSession['page'], server: CodeServer) => Promise<void>,
-): Promise<void> {
-  const unavailable = e2eAvailable();
-  assert.equal(unavailable, undefined, unavailable);
-  const vsix = options.vsix ?? VSIX;
-  assert.ok(fs.existsSync(vsix), `${vsix} is missing: run npm run package(:platforms)`);
-  const { tmp, folder } = await workspace();
-  let server: CodeServer | undefined;
-  let session: BrowserSession | undefined;
-  try {
-    const extra = await prepare(tmp);
-    server = await startCodeServer({
-      vsix,
-      folder,
-      settings: { ...SETTINGS, ...options.settings, ...extra },
-      env: options.env,
-    });
-    session = await openBrowser(server.url);
-    await waitForWorkbench(session.page);
-    await body(session.page, server);
-  } catch (e) {
-    if (session) await screenshot(session.page, `${name}-failure`).catch(() => undefined);
-    if (server) {
-      console.error(`code-server output:\n${server.logs().slice(-4000)}`);
-      console.error(`Linea log:\n${(await lineaLog(server).catch(() => '')).slice(-4000)}`);
-    }
-    throw e;
-  } finally {
-    await session?.close();
-    await server?.stop();
-    await fs.promises.rm(tmp, { recursive: true, force: true });
-  }
-}
-
 test('Linea completes TS and Python, switches model and variant, compares, and stays offline', async () => {
   // Every network entry point of Node throws for Linea's code in the extension host and in its worker.
   await withLinea(
     'linea',
-    { env: { LINEA_NETWORK_GUARD: '1' } },
-    async () => ({}),
+    { vsix: VSIX, files: FILES, settings: SETTINGS, env: { LINEA_NETWORK_GUARD: '1' } },
     async (page, server) => {
       // The universal VSIX carries no Dawn: backend auto runs on WASM.
       await waitForStatusBar(page, 'Linea: deltanet · WASM', 120_000);
@@ -243,11 +187,11 @@ test('the linux-x64 VSIX runs the model on WebGPU (a software adapter here) and 
     'webgpu',
     {
       vsix,
-      settings: { 'linea.backend': 'webgpu', 'linea.timeBudgetMs': 20_000 },
+      files: FILES,
+      settings: { ...SETTINGS, 'linea.backend': 'webgpu', 'linea.timeBudgetMs': 20_000 },
       // Mesa's llvmpipe through Dawn's OpenGL ES backend: what CI has instead of a GPU.
       env: { LINEA_DAWN: 'backend=opengles', LINEA_NETWORK_GUARD: '1' },
     },
-    async () => ({}),
     async (page, server) => {
       await waitForStatusBar(page, 'Linea: deltanet · WebGPU', 180_000);
       await page.locator('.part.statusbar .statusbar-item', { hasText: 'Linea' }).first().hover();
@@ -282,7 +226,8 @@ test('a corrupted model shows the warning state and completions stay off', async
     await fs.promises.writeFile(weights, bytes);
     return { 'linea.model': 'broken-model', 'linea.modelsPath': [models] };
   };
-  await withLinea('corrupted', {}, breakModel, async (page, server) => {
+  const ws = { vsix: VSIX, files: FILES, settings: SETTINGS, prepare: breakModel };
+  await withLinea('corrupted', ws, async (page, server) => {
     const item = page.locator('.part.statusbar .statusbar-item.warning-kind', { hasText: 'Linea' });
     await item.waitFor({ timeout: 120_000 });
     await item.hover();
