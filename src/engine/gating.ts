@@ -1,4 +1,5 @@
 // When to ask for a completion at all, and how long to wait first: pure policy, tested without an editor.
+import type { Origin } from './decode';
 
 /** Closing punctuation and quotes that may follow the cursor without blocking a suggestion. */
 const CLOSING = /^[\s)\]}>'"`;:,.]*$/;
@@ -39,7 +40,7 @@ export interface CachedSuggestion {
   prefix: string;
   suggestion: string;
   /** Where it came from, so an acceptance after typing through counts for the right source. */
-  origin: 'model' | 'recall' | 'both';
+  origin: Origin;
 }
 
 /**

@@ -1,8 +1,9 @@
 // Usage statistics kept on this machine only: suggestions shown, accepted, latency percentiles.
 import { percentile } from './bench';
+import type { Origin } from './decode';
 
-/** Where a suggestion came from (decode.ts's Origin). */
-export type SuggestionOrigin = 'model' | 'recall' | 'both';
+/** Where a suggestion came from. */
+export type SuggestionOrigin = Origin;
 const ORIGINS: readonly SuggestionOrigin[] = ['model', 'recall', 'both'];
 
 export interface StatsSnapshot {
