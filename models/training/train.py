@@ -48,7 +48,7 @@ class TrainConfig:
     beta2: float = 0.99  # AdamW beta2: nanoGPT's small-data value
     grad_clip: float = 1.0  # global grad-norm clip (0 disables)
     max_tokens: int = 2_000_000  # training tokens (the budget compared across variants)
-    max_minutes: float = 0.0  # wall-clock cap; 0 = none (the run stops early, the schedule does not stretch)
+    max_minutes: float = 0.0  # wall-clock cap; 0 = none (cosine stops early; wsd decays on whichever of steps or time ends first)
     eval_interval: int = 200  # steps between validation and checkpoints
     eval_batches: int = 8  # validation batches per evaluation
     middle_min: float = 0.1  # FIM middle span length as a fraction of seq_len, lower bound
@@ -106,14 +106,17 @@ def fim_loss(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored: torc
     return loss if reduction == "mean" else loss.view(targets.shape)
 
 
-def lr_at(it: int, total: int, tc: TrainConfig) -> float:
+def lr_at(it: int, total: int, tc: TrainConfig, time_frac: float = 0.0) -> float:
     if it < tc.warmup_iters:
         return tc.lr * (it + 1) / tc.warmup_iters
     if tc.schedule == "wsd":
-        # Hägele et al. 2024 / MiniCPM: constant after warm-up, then a short linear decay. Stopping a run
-        # early and resuming it with a smaller max_tokens turns its next steps into the decay.
-        decay = max(1, int(tc.decay_frac * total))
-        return tc.lr if it < total - decay else tc.min_lr + (tc.lr - tc.min_lr) * (total - it) / decay
+        # Hägele et al. 2024 / MiniCPM: constant after warm-up, then a short linear decay. Progress is the
+        # further of steps and wall clock (time_frac = minutes / max_minutes), so a run capped by time still
+        # ends decayed: "train for as long as the machine has" gives an exportable model.
+        progress = max(it / total, time_frac)
+        if progress < 1 - tc.decay_frac:
+            return tc.lr
+        return tc.min_lr + (tc.lr - tc.min_lr) * max(0.0, 1 - progress) / tc.decay_frac
     frac = min(1.0, (it - tc.warmup_iters) / max(1, total - tc.warmup_iters))
     return tc.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (tc.lr - tc.min_lr)
 
@@ -259,7 +262,7 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
         if tc.max_minutes and (time.time() - t0) / 60 >= tc.max_minutes:
             log(f"stopping at the {tc.max_minutes} min cap after {tokens_seen:,} tokens")
             break
-        lr = lr_at(it, total_iters, tc)
+        lr = lr_at(it, total_iters, tc, (time.time() - t0) / 60 / tc.max_minutes if tc.max_minutes else 0.0)
         for g in opt.param_groups:
             g["lr"] = lr
         x = batches.next().to(device)

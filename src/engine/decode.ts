@@ -31,6 +31,40 @@ export interface GenerateParams {
   now: () => number;
   /** Exact recall from the documents, mixed into every step's distribution (none: the model alone). */
   recall?: RecallMatcher;
+  /** Copy drafts: with recall and greedy decoding, verify recall's continuation in one run. */
+  draft?: DraftRunner;
+}
+
+/**
+ * Speculative decoding with recall as the draft model (copy drafts): when the longest match proposes
+ * a continuation, the decoder reads it in one chunk and the logits after each token are checked in
+ * order, exactly as step-by-step greedy decoding would pick; the first disagreement costs one more
+ * chunk from the state before the draft. The suggestion is the same, with fewer model runs.
+ */
+export interface DraftRunner {
+  /** Feeds ids after state: the logits after each of them (row i: after ids[i]). */
+  runAll: (
+    ids: number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+  ) => Promise<{ rows: Float32Array[]; state: DecoderState }>;
+  /** Feeds ids after state: the logits after the last (the chunk that resolves a rejected draft). */
+  run: (ids: number[], state: DecoderState, memory: EncoderMemory | null) => Promise<StepResult>;
+  /** Most tokens one run takes (the model's max_chunk). */
+  maxChunk: number;
+  /** Shortest match (tokens) whose continuation is drafted. */
+  minOrder: number;
+  /** A draft run failed: decoding goes on step by step. */
+  onError?: (e: unknown) => void;
+}
+
+/** A verified-in-progress draft: `fed` (accepted since `base`) starts with the token before the draft. */
+interface PendingDraft {
+  base: DecoderState;
+  fed: number[];
+  draft: number[];
+  rows: Float32Array[];
+  end: DecoderState;
 }
 
 /** Where a suggestion's tokens came from: the model's own choices, recall's, or some of each. */
@@ -41,9 +75,13 @@ export interface Generated {
   text: string;
   ids: number[];
   stop: StopReason;
-  /** Milliseconds per generated token after the first (model step + sampling). */
+  /** Milliseconds per model run after the first token (one step, or one draft chunk). */
   stepMs: number[];
   origin: Origin;
+  /** Model runs after the prompt's (steps and draft chunks). */
+  runs: number;
+  /** Tokens accepted from copy drafts without a run of their own. */
+  drafted: number;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -74,6 +112,10 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   let kept: string | null = null;
   let byModel = 0; // tokens recall did not propose
   let byRecall = 0; // tokens recall proposed (whether or not the model agreed)
+  let runs = 0;
+  let drafted = 0;
+  let drafting = p.draft !== undefined && p.recall !== undefined && p.sampling.temperature <= 0;
+  let pending: PendingDraft | null = null;
   while (ids.length < p.maxTokens) {
     await yieldToEvents();
     if (p.cancelled()) {
@@ -83,7 +125,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     const rem = remaining;
     const allowed = (id: number) =>
       !p.banned.has(id) && (rem === '' ? true : id !== p.eos && compatible(p.tokenBytes[id], rem));
-    let logits = result.logits;
+    let logits = pending ? pending.rows[pending.fed.length - 1] : result.logits;
     let recallTop = -1;
     if (p.recall) {
       const mixed = p.recall.mixLogits(logits);
@@ -127,13 +169,55 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     }
     if (ids.length >= p.maxTokens) break;
     const t0 = p.now();
+    if (pending) {
+      const accepted: PendingDraft = pending;
+      if (id === accepted.draft[accepted.fed.length - 1]) {
+        accepted.fed.push(id);
+        drafted++;
+        if (accepted.fed.length > accepted.draft.length) {
+          // every drafted token was the greedy choice: the chunk's state is where decoding stands
+          p.release?.(accepted.base);
+          result = { logits: accepted.rows[accepted.draft.length], state: accepted.end };
+          pending = null;
+        }
+        continue;
+      }
+      // step by step would have fed the accepted tokens and this one after the draft's base
+      pending = null;
+      p.release?.(accepted.end);
+      result = await p.draft!.run([...accepted.fed, id], accepted.base, p.memory);
+      p.release?.(accepted.base);
+      runs++;
+      stepMs.push(p.now() - t0);
+      continue;
+    }
     const prev = result.state;
+    const draft = drafting
+      ? p.recall!.draft(
+          Math.min(p.draft!.maxChunk - 1, p.maxTokens - ids.length),
+          p.draft!.minOrder,
+        )
+      : [];
+    if (draft.length >= 2) {
+      try {
+        const r = await p.draft!.runAll([id, ...draft], prev, p.memory);
+        pending = { base: prev, fed: [id], draft, rows: r.rows, end: r.state };
+        runs++;
+        stepMs.push(p.now() - t0);
+        continue;
+      } catch (e) {
+        drafting = false;
+        p.draft!.onError?.(e);
+      }
+    }
     result = await p.step(id, prev, p.memory);
     p.release?.(prev);
+    runs++;
     stepMs.push(p.now() - t0);
   }
+  if (pending) p.release?.(pending.end);
   p.release?.(result.state);
   const text = kept ?? bytesToText(bytes);
   const origin: Origin = byRecall === 0 ? 'model' : byModel === 0 ? 'recall' : 'both';
-  return { text: remaining === '' ? text : '', ids, stop, stepMs, origin };
+  return { text: remaining === '' ? text : '', ids, stop, stepMs, origin, runs, drafted };
 }

@@ -1,7 +1,7 @@
 // The completion engine: documents, their recurrent states, the encoder memory, and the path from
 // "text and a cursor" to "the text to suggest". Runs in plain Node (tests, CLI) and in the worker.
 import { warmUp } from './bench';
-import { generate, yieldToEvents, type Origin, type StopReason } from './decode';
+import { type DraftRunner, generate, yieldToEvents, type Origin, type StopReason } from './decode';
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
 import { Priority, PriorityMutex } from './mutex';
@@ -63,6 +63,8 @@ export interface CompleteOptions {
   recall: boolean;
   /** Also recall from the other open documents of the same language (linea.recall.openEditors). */
   recallOpenEditors: boolean;
+  /** Verify recall's continuation in one model run (greedy decoding only; the text is the same). */
+  copyDrafts: boolean;
 }
 
 export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
@@ -74,6 +76,7 @@ export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
   tabSize: 4,
   recall: true,
   recallOpenEditors: true,
+  copyDrafts: true,
 };
 
 export type StateSource = 'exact' | 'stale' | 'window';
@@ -91,6 +94,9 @@ export interface CompletionResult {
   tokens: number;
   /** Whether the tokens were the model's choices, recall's, or some of each. */
   origin: Origin;
+  /** Model runs after the prompt's, and the tokens copy drafts gave without a run of their own. */
+  runs: number;
+  drafted: number;
   timings: { totalMs: number; prefillMs: number; firstTokenMs: number; stepMs: number[] };
 }
 
@@ -127,6 +133,8 @@ export class Engine {
   private pumping: Promise<void> | null = null;
   private clock = 0;
   private disposed = false;
+  /** Copy drafts until an all-positions run fails once. */
+  private draftsWork = true;
 
   constructor(
     readonly session: ModelSession,
@@ -268,6 +276,7 @@ export class Engine {
       cancelled: () => cancelled() || doc.closed,
       now,
       recall: opts.recall ? this.recallAt(uri, doc, offset, prompt, opts) : undefined,
+      draft: opts.copyDrafts ? this.draftRunner() : undefined,
     });
     const rest = doc.text.slice(offset);
     const eol = rest.indexOf('\n');
@@ -290,11 +299,32 @@ export class Engine {
       stop: gen.stop,
       tokens: gen.ids.length,
       origin: gen.origin,
+      runs: gen.runs,
+      drafted: gen.drafted,
       timings: {
         totalMs: now() - t0,
         prefillMs,
         firstTokenMs: prefillMs,
         stepMs: gen.stepMs,
+      },
+    };
+  }
+
+  /** Copy drafts through the all-positions graph, when the model has one and it has not failed. */
+  private draftRunner(): DraftRunner | undefined {
+    const session = this.session;
+    if (!this.draftsWork || !session.canRunAll || !session.runAll) return undefined;
+    const runAll = session.runAll.bind(session);
+    return {
+      runAll: (ids, state, mem) =>
+        this.lock.with(Priority.Completion, () => runAll(ids, state, mem)),
+      run: (ids, state, mem) =>
+        this.lock.with(Priority.Completion, () => session.run(ids, state, mem)),
+      maxChunk: this.manifest.limits.max_chunk,
+      minOrder: this.options.recall.draftMinOrder,
+      onError: (e) => {
+        this.draftsWork = false;
+        console.error('linea: copy drafts off:', e);
       },
     };
   }
@@ -311,6 +341,8 @@ export class Engine {
       stop: 'cancelled',
       tokens: 0,
       origin: 'model',
+      runs: 0,
+      drafted: 0,
       timings: { totalMs: ms, prefillMs: ms, firstTokenMs: ms, stepMs: [] },
     };
   }

@@ -24,6 +24,8 @@ export interface RecallOptions {
   maxRescans: number;
   /** Most tokens a rescan visits (the nearest to the cursor). */
   rescanBudget: number;
+  /** Copy drafts: the shortest match (tokens) whose continuation is verified in one run. */
+  draftMinOrder: number;
 }
 
 const NO_VOTE: RecallVote = { order: -1, count: 0, top: -1 };
@@ -40,6 +42,7 @@ export const DEFAULT_RECALL_OPTIONS: RecallOptions = {
   scanBudget: 4_000_000,
   maxRescans: 4,
   rescanBudget: 65_536,
+  draftMinOrder: 2,
 };
 
 /** A token array to recall from; positions in [skipFrom, skipTo) are never predicted from (the cursor's own text). */
@@ -228,6 +231,23 @@ export class RecallMatcher {
       out[t] = max + hi + Math.log(Math.exp(own - hi) + Math.exp(extra - hi));
     }
     return { logits: out, vote: w.vote };
+  }
+
+  /**
+   * A copy draft: what followed the nearest occurrence matching the longest context, up to `max`
+   * tokens (none when no occurrence matches at least `minOrder` tokens). Decoding verifies it in
+   * one run rather than guessing with it: a draft never changes what is generated, only how fast.
+   */
+  draft(max: number, minOrder: number): number[] {
+    let best: Candidate | null = null;
+    for (const c of this.cands) if (!best || c.len > best.len) best = c; // nearest first within a length
+    if (!best || best.len < minOrder) return [];
+    const { ids, skipFrom, skipTo } = this.sources[best.src];
+    let end = Math.min(ids.length, best.pos + max);
+    // never copy the cursor's own text
+    if (skipFrom !== undefined && best.pos < skipFrom) end = Math.min(end, skipFrom);
+    if (skipTo !== undefined && best.pos < skipTo && best.pos >= (skipFrom ?? 0)) return [];
+    return ids.slice(best.pos, end) as number[];
   }
 
   /** The decoder emitted `id`: keep the occurrences that continue with it, one token longer. */

@@ -264,6 +264,9 @@ export async function createSession(
   return session;
 }
 
+/** The decoder graph with logits at every position (export.py writes it beside the last-position one). */
+const FULL_GRAPH = 'decoder_full';
+
 /** Another way to run the single-token step (capture.ts: WebGPU graph capture). */
 export interface StepRunner {
   run(id: number, state: OrtState, memory: EncoderMemory | null): Promise<StepResult>;
@@ -277,8 +280,11 @@ export class OrtModel implements ModelSession {
   private fastStepOn = false;
   private readonly ort: Ort;
   private readonly owner: Owner = { open: true };
+  /** The all-positions decoder (copy drafts), opened on first use. */
+  private full: Promise<ort.InferenceSession> | null = null;
 
   private constructor(
+    private readonly folder: string,
     readonly manifest: Manifest,
     readonly backend: BackendName,
     private readonly decoder: ort.InferenceSession,
@@ -321,7 +327,7 @@ export class OrtModel implements ModelSession {
       if (step) sessions.push(step);
       const enc = manifest.graphs.encoder;
       const encoder = enc && manifest.memory ? await open(enc) : null;
-      return new OrtModel(manifest, backend, decoder, step, encoder);
+      return new OrtModel(folder, manifest, backend, decoder, step, encoder);
     } catch (e) {
       for (const s of sessions) await s.release();
       throw e;
@@ -375,24 +381,65 @@ export class OrtModel implements ModelSession {
     if (ids.length === 1 && opts.transient && this.fastStep && this.fastStepOn) {
       return this.fastStep.run(ids[0], st, mem);
     }
-    const feeds: Record<string, ort.Tensor> = { input_ids: int64(this.ort, ids) };
-    if (this.manifest.memory) {
-      feeds[this.manifest.memory.input] = adopt(this.ort, (mem as OrtMemory).tensor);
-    }
-    this.manifest.state.forEach((s, i) => (feeds[s.input] = adopt(this.ort, st.tensors[i])));
     const session = ids.length === 1 && this.step ? this.step : this.decoder;
-    const out = await session.run(feeds);
-    const next = new OrtState(
-      st.pos + ids.length,
-      this.manifest.state.map((s) => out[s.output]),
-      this.owner,
-    );
+    const { out, next } = await this.feed(session, ids, st, mem);
     // Only a transient state (one decoding will feed straight back in) stays on the GPU.
     return {
       logits: out.logits.data as Float32Array,
       state:
         next.onGpu && !opts.transient ? await stateOnCpu(next).finally(() => next.release()) : next,
     };
+  }
+
+  /** Whether runAll() can run: the folder has the all-positions decoder graph. */
+  get canRunAll(): boolean {
+    return this.manifest.graphs[FULL_GRAPH] !== undefined;
+  }
+
+  /** Feeds 1..max_chunk tokens after `state` and returns the logits after each of them (row i: after ids[i]). */
+  async runAll(
+    ids: readonly number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+  ): Promise<{ rows: Float32Array[]; state: DecoderState }> {
+    const max = this.manifest.limits.max_chunk;
+    if (ids.length < 1 || ids.length > max) {
+      throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
+    }
+    const entry = this.manifest.graphs[FULL_GRAPH];
+    if (!entry) throw new ModelError(`${this.manifest.id}: no "${FULL_GRAPH}" graph`, this.folder);
+    this.full ??= createSession(this.folder, entry, this.manifest, this.backend);
+    let st = requireValid(state);
+    if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
+    const mem = this.manifest.memory ? (memory ?? (await this.nullMemory())) : null;
+    const { out, next } = await this.feed(await this.full, ids, st, mem);
+    const all = out.logits.data as Float32Array;
+    const v = all.length / ids.length;
+    const rows = ids.map((_, i) => all.subarray(i * v, (i + 1) * v));
+    return {
+      rows,
+      state: next.onGpu ? await stateOnCpu(next).finally(() => next.release()) : next,
+    };
+  }
+
+  private async feed(
+    session: ort.InferenceSession,
+    ids: readonly number[],
+    st: OrtState,
+    mem: EncoderMemory | null,
+  ): Promise<{ out: ort.InferenceSession.OnnxValueMapType; next: OrtState }> {
+    const feeds: Record<string, ort.Tensor> = { input_ids: int64(this.ort, ids) };
+    if (this.manifest.memory) {
+      feeds[this.manifest.memory.input] = adopt(this.ort, (mem as OrtMemory).tensor);
+    }
+    this.manifest.state.forEach((s, i) => (feeds[s.input] = adopt(this.ort, st.tensors[i])));
+    const out = await session.run(feeds);
+    const next = new OrtState(
+      st.pos + ids.length,
+      this.manifest.state.map((s) => out[s.output]),
+      this.owner,
+    );
+    return { out, next };
   }
 
   releaseState(state: DecoderState): void {
@@ -436,5 +483,6 @@ export class OrtModel implements ModelSession {
     await this.decoder.release();
     await this.step?.release();
     await this.encoder?.release();
+    if (this.full) await (await this.full).release();
   }
 }

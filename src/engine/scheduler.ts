@@ -186,6 +186,20 @@ export class ScheduledModel implements ModelSession {
     return isGpuState(state) ? withinLimit(run) : run;
   }
 
+  get canRunAll(): boolean {
+    return this.wasm.canRunAll;
+  }
+
+  /** Copy drafts run on WASM: the all-positions graph is opened there only. */
+  runAll(
+    ids: readonly number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+  ): Promise<{ rows: Float32Array[]; state: DecoderState }> {
+    const run = this.wasm.runAll(ids, state, memory);
+    return isGpuState(state) ? withinLimit(run) : run;
+  }
+
   releaseState(state: DecoderState): void {
     releaseState(state);
   }

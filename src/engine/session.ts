@@ -93,6 +93,14 @@ export interface ModelSession {
     memory: EncoderMemory | null,
     opts?: RunOptions,
   ): Promise<StepResult>;
+  /** Whether runAll() can run (the model folder has the all-positions decoder graph). */
+  readonly canRunAll?: boolean;
+  /** Feeds 1..max_chunk tokens after `state`; the logits after each of them (row i: after ids[i]). */
+  runAll?(
+    ids: readonly number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+  ): Promise<{ rows: Float32Array[]; state: DecoderState }>;
   /** Frees a transient state's GPU buffers now rather than when it is collected. */
   releaseState?(state: DecoderState): void;
   /** Times the backends and picks one per kind of run (after the WASM warm-up). */

@@ -109,7 +109,10 @@ def test_training_continues_from_a_shipped_folder_with_wsd(corpus, tmp_path):
     assert [r["tokens"] for r in info["runs"]] == [640, 320] and info["runs"][1]["schedule"] == "wsd"
     # wsd: flat after the warm-up, then a linear decay over the last decay_frac of the steps to min_lr
     lrs = [lr_at(i, 100, tc2) for i in range(100)]
-    assert lrs[2] == lrs[80] == tc2.lr and lrs[81] < tc2.lr and abs(lrs[99] - (tc2.min_lr + (tc2.lr - tc2.min_lr) / 20)) < 1e-12
+    assert lrs[2] == tc2.lr and lrs[80] == pytest.approx(tc2.lr) and lrs[81] < tc2.lr and abs(lrs[99] - (tc2.min_lr + (tc2.lr - tc2.min_lr) / 20)) < 1e-12
+    # a wall-clock cap decays on time: at 90% of max_minutes the lr is halfway down whatever the step
+    assert lr_at(10, 100, tc2, 0.79) == tc2.lr and abs(lr_at(10, 100, tc2, 0.9) - (tc2.min_lr + tc2.lr) / 2) < 1e-12
+    assert lr_at(10, 100, tc2, 1.0) == tc2.min_lr
     with pytest.raises(ValueError, match="another model config"):
         mc3, tc3, out3 = parse_args(args + [f"--out={tmp_path / 'c'}", "--d_model=64", f"--init_from={folder}"])
         train(mc3, tc3, out3, log=lambda *_: None)
