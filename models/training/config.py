@@ -104,21 +104,3 @@ def load_json(cls, path: str | Path):
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object")
     return from_dict(cls, data, str(path))
-
-
-def parse_overrides(cls, base, args: list[str]):
-    """Applies --key=value overrides (nanoGPT's configurator, typed): unknown keys are refused."""
-    data = dataclasses.asdict(base)
-    for arg in args:
-        if not arg.startswith("--") or "=" not in arg:
-            raise ValueError(f"override {arg!r} should look like --key=value")
-        key, raw = arg[2:].split("=", 1)
-        if key not in data:
-            raise ValueError(f"unknown override --{key}; known: {', '.join(data)}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw  # a bare string
-        data[key] = value
-    return from_dict(cls, data, "overrides")
-

@@ -164,8 +164,3 @@ export function discoverModels(roots: string[]): ModelEntry[] {
   }
   return out;
 }
-
-/** Bytes of state for a document of `tokens` tokens, as the manifest describes it. */
-export function stateBytesAt(m: Manifest, tokens: number): number {
-  return m.state_bytes.fixed + m.state_bytes.per_token * tokens;
-}
