@@ -288,11 +288,6 @@ async function documentsScenario(folder: string, runtime: { threads: number; was
 }
 
 /**
- * Recall's cost on a 50,000-line file: the scan at the start of a suggestion and the mixture at each
- * of 16 steps (following the file's own next tokens), against the model's decoding step. Recall keeps
- * no index, so an edit costs it nothing and it holds no memory per token between suggestions.
- */
-/**
  * Copy drafts on real code: the same suggestions (checked) at 40 line starts of a 3,000-line file,
  * with recall's continuation verified in one run against step-by-step decoding.
  */
@@ -346,6 +341,11 @@ export async function copyDraftsScenario(
   };
 }
 
+/**
+ * Recall's cost on a 50,000-line file: the scan at the start of a suggestion and the mixture at each
+ * of 16 steps (following the file's own next tokens), against the model's decoding step. Recall keeps
+ * no index, so an edit costs it nothing and it holds no memory per token between suggestions.
+ */
 function recallScenario(folder: string, modelStepMs: number) {
   const manifest = readManifest(folder);
   const tok = BpeTokenizer.load(path.join(folder, manifest.tokenizer.file));

@@ -1,8 +1,8 @@
 // The single-token step on WebGPU with graph capture: onnxruntime records the step's GPU commands
 // once and replays them, which removes the per-run dispatch cost (~13 ms per run on an H100 in
-// Node without it, 1.9 ms with it, as measured when capture was added). A replay binds the buffers it was recorded with, so
-// the token, the memory and the state live in fixed GPU buffers: the state after a step is copied
-// GPU-to-GPU into the input buffers, and only the logits are read back.
+// Node without it, 1.9 ms with it, as measured when capture was added). A replay binds the buffers
+// it was recorded with, so the token, the memory and the state live in fixed GPU buffers: the state
+// after a step is copied GPU-to-GPU into the input buffers, and only the logits are read back.
 import type * as ort from 'onnxruntime-web';
 import type { Manifest } from './manifest';
 import { createSession, ortFor, OrtMemory, OrtState } from './runtime';

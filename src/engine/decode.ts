@@ -114,7 +114,8 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   let byRecall = 0; // tokens recall proposed (whether or not the model agreed)
   let runs = 0;
   let drafted = 0;
-  let drafting = p.draft !== undefined && p.recall !== undefined && p.sampling.temperature <= 0;
+  // Drafts need recall to propose and greedy picks to verify against.
+  let drafter = p.recall && p.sampling.temperature <= 0 ? p.draft : undefined;
   let pending: PendingDraft | null = null;
   while (ids.length < p.maxTokens) {
     await yieldToEvents();
@@ -185,29 +186,26 @@ export async function generate(p: GenerateParams): Promise<Generated> {
       // step by step would have fed the accepted tokens and this one after the draft's base
       pending = null;
       p.release?.(accepted.end);
-      result = await p.draft!.run([...accepted.fed, id], accepted.base, p.memory);
+      result = await drafter!.run([...accepted.fed, id], accepted.base, p.memory);
       p.release?.(accepted.base);
       runs++;
       stepMs.push(p.now() - t0);
       continue;
     }
     const prev = result.state;
-    const draft = drafting
-      ? p.recall!.draft(
-          Math.min(p.draft!.maxChunk - 1, p.maxTokens - ids.length),
-          p.draft!.minOrder,
-        )
+    const draft = drafter
+      ? p.recall!.draft(Math.min(drafter.maxChunk - 1, p.maxTokens - ids.length), drafter.minOrder)
       : [];
-    if (draft.length >= 2) {
+    if (drafter && draft.length >= 2) {
       try {
-        const r = await p.draft!.runAll([id, ...draft], prev, p.memory);
+        const r = await drafter.runAll([id, ...draft], prev, p.memory);
         pending = { base: prev, fed: [id], draft, rows: r.rows, end: r.state };
         runs++;
         stepMs.push(p.now() - t0);
         continue;
       } catch (e) {
-        drafting = false;
-        p.draft!.onError?.(e);
+        drafter.onError?.(e);
+        drafter = undefined;
       }
     }
     result = await p.step(id, prev, p.memory);

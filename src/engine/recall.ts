@@ -242,12 +242,11 @@ export class RecallMatcher {
     let best: Candidate | null = null;
     for (const c of this.cands) if (!best || c.len > best.len) best = c; // nearest first within a length
     if (!best || best.len < minOrder) return [];
-    const { ids, skipFrom, skipTo } = this.sources[best.src];
+    const { ids, skipFrom } = this.sources[best.src];
     let end = Math.min(ids.length, best.pos + max);
-    // never copy the cursor's own text
+    // never copy the cursor's own text (scan and advance keep candidates out of it; a draft stops there)
     if (skipFrom !== undefined && best.pos < skipFrom) end = Math.min(end, skipFrom);
-    if (skipTo !== undefined && best.pos < skipTo && best.pos >= (skipFrom ?? 0)) return [];
-    return ids.slice(best.pos, end) as number[];
+    return ids.slice(best.pos, end);
   }
 
   /** The decoder emitted `id`: keep the occurrences that continue with it, one token longer. */

@@ -264,6 +264,11 @@ export async function createSession(
   return session;
 }
 
+/** A run's new state, read back from the GPU (and its buffers freed) when it is there. */
+async function onCpu(next: OrtState): Promise<DecoderState> {
+  return next.onGpu ? stateOnCpu(next).finally(() => next.release()) : next;
+}
+
 /** The decoder graph with logits at every position (export.py writes it beside the last-position one). */
 const FULL_GRAPH = 'decoder_full';
 
@@ -368,16 +373,7 @@ export class OrtModel implements ModelSession {
     memory: EncoderMemory | null,
     opts: RunOptions = {},
   ): Promise<StepResult> {
-    const max = this.manifest.limits.max_chunk;
-    if (ids.length < 1 || ids.length > max) {
-      throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
-    }
-    let st = requireValid(state);
-    // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
-    if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
-    const mem = this.manifest.memory ? (memory ?? (await this.nullMemory())) : null;
-    if (this.manifest.memory && !mem)
-      throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);
+    const { st, mem } = await this.inputs(ids, state, memory);
     if (ids.length === 1 && opts.transient && this.fastStep && this.fastStepOn) {
       return this.fastStep.run(ids[0], st, mem);
     }
@@ -386,8 +382,7 @@ export class OrtModel implements ModelSession {
     // Only a transient state (one decoding will feed straight back in) stays on the GPU.
     return {
       logits: out.logits.data as Float32Array,
-      state:
-        next.onGpu && !opts.transient ? await stateOnCpu(next).finally(() => next.release()) : next,
+      state: opts.transient ? next : await onCpu(next),
     };
   }
 
@@ -402,24 +397,34 @@ export class OrtModel implements ModelSession {
     state: DecoderState,
     memory: EncoderMemory | null,
   ): Promise<{ rows: Float32Array[]; state: DecoderState }> {
-    const max = this.manifest.limits.max_chunk;
-    if (ids.length < 1 || ids.length > max) {
-      throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
-    }
     const entry = this.manifest.graphs[FULL_GRAPH];
     if (!entry) throw new ModelError(`${this.manifest.id}: no "${FULL_GRAPH}" graph`, this.folder);
+    const { st, mem } = await this.inputs(ids, state, memory);
     this.full ??= createSession(this.folder, entry, this.manifest, this.backend);
-    let st = requireValid(state);
-    if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
-    const mem = this.manifest.memory ? (memory ?? (await this.nullMemory())) : null;
     const { out, next } = await this.feed(await this.full, ids, st, mem);
     const all = out.logits.data as Float32Array;
     const v = all.length / ids.length;
     const rows = ids.map((_, i) => all.subarray(i * v, (i + 1) * v));
-    return {
-      rows,
-      state: next.onGpu ? await stateOnCpu(next).finally(() => next.release()) : next,
-    };
+    return { rows, state: await onCpu(next) };
+  }
+
+  /** Checks a run's length and brings its state and memory to where this backend can read them. */
+  private async inputs(
+    ids: readonly number[],
+    state: DecoderState,
+    memory: EncoderMemory | null,
+  ): Promise<{ st: OrtState; mem: EncoderMemory | null }> {
+    const max = this.manifest.limits.max_chunk;
+    if (ids.length < 1 || ids.length > max) {
+      throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
+    }
+    let st = requireValid(state);
+    // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
+    if (st.onGpu && this.backend !== 'webgpu') st = (await stateOnCpu(st)) as OrtState;
+    const mem = this.manifest.memory ? (memory ?? (await this.nullMemory())) : null;
+    if (this.manifest.memory && !mem)
+      throw new Error(`${this.manifest.id}: no memory for a model with an encoder`);
+    return { st, mem };
   }
 
   private async feed(
