@@ -7,6 +7,7 @@ if (!existsSync(cli)) {
   console.error('linea: dist/cli.js is missing; run `npm run build` first');
   process.exit(1);
 }
+// Exit once stdout has drained: a piped `--json` report is larger than the pipe's buffer.
 require(cli)
   .main(process.argv.slice(2))
-  .then((code) => process.exit(code));
+  .then((code) => process.stdout.write('', () => process.exit(code)));

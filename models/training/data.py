@@ -66,6 +66,16 @@ def load(folder: Path, split: str) -> tuple[np.ndarray, list[dict]]:
     return tokens, meta["docs"]
 
 
+def with_headers(tokens: np.ndarray, docs: list[dict], tok: CodeTokenizer, header_format: str) -> np.ndarray:
+    """The stream with each file's language header in front of it: [h1 doc1 eos h2 doc2 eos ...]."""
+    at, values = [], []
+    for d in docs:
+        ids = tok.header_ids(header_format, d["lang"])
+        at += [d["offset"]] * len(ids)
+        values += ids
+    return np.insert(np.asarray(tokens), np.asarray(at, dtype=np.int64), np.asarray(values, dtype=tokens.dtype))
+
+
 def token_bytes_table(tok: CodeTokenizer) -> np.ndarray:
     """Bytes each token id stands for (0 for the special tokens): the denominator of bits per byte."""
     return np.asarray([len(tok.token_bytes(i)) for i in range(tok.vocab_size)], dtype=np.int64)

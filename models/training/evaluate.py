@@ -27,10 +27,10 @@ import numpy as np
 from corpus_io import read_split
 from export import ExportError
 from onnx_runner import OnnxModel
-from tokenizer import CodeTokenizer
+from tokenizer import LANG_BY_EXT, CodeTokenizer, lang_of_path
 
 BUCKETS = [(0, 512), (512, 2048), (2048, 8192), (8192, 32768)]
-EXTENSIONS = (".py", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
+EXTENSIONS = tuple(LANG_BY_EXT)
 LN2 = math.log(2)
 
 
@@ -109,10 +109,16 @@ class Evaluator:
         self.chunk = self.m.manifest["limits"]["max_chunk"]
         self.null = self.m.null_memory() if self.m.encoder else None
         self.byte_len = np.asarray([len(self.tok.token_bytes(i)) for i in range(self.tok.vocab_size)], dtype=np.int64)
+        self.header = self.m.manifest.get("languageHeader")
 
-    def token_nats(self, ids: list[int], memory=None) -> np.ndarray:
-        """-log p of each token given the ones before it ([eos] first), exact state across chunks."""
-        stream = [self.tok.eos] + ids
+    def lead(self, lang: str) -> list[int]:
+        """What the stream starts with: <eos>, then the language header if the model reads one."""
+        return [self.tok.eos] + self.tok.header_ids(self.header, lang)
+
+    def token_nats(self, ids: list[int], memory=None, lang: str = "txt") -> np.ndarray:
+        """-log p of each of ids given the ones before it (after the lead), exact state across chunks."""
+        lead = self.lead(lang)
+        stream = lead + ids
         state, out = self.m.init_state(), []
         mem = self.null if memory is None else memory
         for s in range(0, len(stream) - 1, self.chunk):
@@ -123,7 +129,7 @@ class Evaluator:
             lg = lg[: len(tgt)]
             lse = np.log(np.exp(lg - lg.max(-1, keepdims=True)).sum(-1)) + lg.max(-1)
             out.append(lse - lg[np.arange(len(tgt)), tgt])
-        return np.concatenate(out) if out else np.zeros(0)
+        return np.concatenate(out)[len(lead) - 1 :] if out else np.zeros(0)
 
     def bpb(self, records: list[dict], max_tokens: int) -> dict:
         langs: dict[str, list[float]] = {}
@@ -133,7 +139,7 @@ class Evaluator:
             ids = self.tok.encode(r["text"])[:max_tokens]
             if not ids:
                 continue
-            nats = self.token_nats(ids)
+            nats = self.token_nats(ids, lang=r["lang"])
             nb = self.byte_len[np.asarray(ids)]
             lang = langs.setdefault(r["lang"], [0.0, 0])
             for acc in (lang, total):
@@ -166,8 +172,8 @@ class Evaluator:
             after = ids[b : b + (budget - 1) // 2]
             ctx = ids[max(0, a - (budget - 1 - len(after))) : a] + [self.tok.hole] + after
             mem = self.m.encode(ctx)
-            nats_mem = self.token_nats(ids[:b], mem)[a:b]
-            nats_null = self.token_nats(ids[:b])[a:b]
+            nats_mem = self.token_nats(ids[:b], mem, r["lang"])[a:b]
+            nats_null = self.token_nats(ids[:b], None, r["lang"])[a:b]
             nb = self.byte_len[np.asarray(ids[a:b])]
             with_mem += float(nats_mem.sum())
             without += float(nats_null.sum())
@@ -177,7 +183,7 @@ class Evaluator:
         return {"bpb_middle_with_encoder": round(with_mem / LN2 / nbytes, 4),
                 "bpb_middle_without_encoder": round(without / LN2 / nbytes, 4)}
 
-    def complete_line(self, text: str, offset: int, max_new: int = 48) -> tuple[str, float]:
+    def complete_line(self, text: str, offset: int, lang: str = "txt", max_new: int = 48) -> tuple[str, float]:
         """Greedy to the end of the line, the editor's view: the rest of the cut line is not there."""
         line_end = text.find("\n", offset)
         after_text = "" if line_end < 0 else text[line_end:]
@@ -188,7 +194,7 @@ class Evaluator:
             after = self.tok.encode(after_text)[: (budget - 1) // 2]
             mem = self.m.encode(prefix_ids[max(0, len(prefix_ids) - (budget - 1 - len(after))) :] + [self.tok.hole] + after)
         t0 = time.perf_counter()
-        stream = [self.tok.eos] + prefix_ids
+        stream = self.lead(lang) + prefix_ids
         state = self.m.init_state()
         for s in range(0, len(stream), self.chunk):
             logits, state = self.m.step(stream[s : s + self.chunk], state, mem)
@@ -213,7 +219,7 @@ class Evaluator:
         em = es = 0.0
         times = []
         for c in cuts:
-            pred, ms = self.complete_line(texts[c["index"]], c["offset"])
+            pred, ms = self.complete_line(texts[c["index"]], c["offset"], lang_of_path(c["file"]))
             em += pred.strip() == c["target"].strip()
             es += edit_similarity(pred, c["target"])
             times.append(ms)

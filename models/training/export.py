@@ -304,8 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         if not special:
             raise ExportError(f"{args.checkpoint}: has no special token ids (eos, hole, pad)")
         out = Path(args.out)
-        manifest = export_model(model, out, args.id or out.name, Path(args.tokenizer), special,
-                                {"training": ckpt.get("train_info", {})}, fp16_weights=not args.fp32_weights)
+        info = ckpt.get("train_info", {})
+        extra = {"training": info} | ({"languageHeader": info["language_header"]} if info.get("language_header") else {})
+        manifest = export_model(model, out, args.id or out.name, Path(args.tokenizer), special, extra,
+                                fp16_weights=not args.fp32_weights)
     except (ExportError, FileNotFoundError, ValueError) as e:
         print(f"export: {e}", file=sys.stderr)
         return 2

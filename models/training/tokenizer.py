@@ -86,6 +86,10 @@ class CodeTokenizer:
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.tok.encode_batch([clean(t) for t in texts], add_special_tokens=False)]
 
+    def header_ids(self, header_format: str | None, lang: str) -> list[int]:
+        """The language header a stream starts with after <eos> (none when the model was trained without one)."""
+        return self.encode(header_format.format(lang)) if header_format else []
+
     def decode(self, ids: list[int]) -> str:
         return self.tok.decode([i for i in ids if i < self.bpe_size], skip_special_tokens=False)
 
@@ -95,6 +99,19 @@ class CodeTokenizer:
             return b""
         table = {c: b for b, c in _byte_table().items()}
         return bytes(table[c] for c in self.tok.id_to_token(i))
+
+
+# The header that names a file's language at the start of its token stream: training puts it after each
+# <eos>, inference after the one leading <eos>. Language names are the corpus's (py, js, ts); the engine
+# maps VS Code language ids and file extensions onto them (src/engine/languageHeader.ts).
+LANGUAGE_HEADER = "<|{}|>"
+LANG_BY_EXT = {".ts": "ts", ".tsx": "ts", ".mts": "ts", ".cts": "ts", ".js": "js", ".jsx": "js", ".mjs": "js", ".cjs": "js", ".py": "py"}
+
+
+def lang_of_path(path: str) -> str:
+    """The header language of a file name (the corpus's lang_of; a test keeps the two tables equal)."""
+    p = path.lower()
+    return next((lang for ext, lang in LANG_BY_EXT.items() if p.endswith(ext)), "txt")
 
 
 def _byte_table() -> dict[int, str]:

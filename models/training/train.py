@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import data
 from config import ModelConfig, from_dict, load_json
 from model import LineaModel
-from tokenizer import CodeTokenizer
+from tokenizer import LANGUAGE_HEADER, CodeTokenizer
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainConfig:
     beta2: float = 0.99  # AdamW beta2: nanoGPT's small-data value
     grad_clip: float = 1.0  # global grad-norm clip (0 disables)
     max_tokens: int = 2_000_000  # training tokens (the budget compared across variants)
+    lang_header: bool = False  # start each file with its language header (tokenizer.LANGUAGE_HEADER), as inference does
     max_minutes: float = 0.0  # wall-clock cap; 0 = none (cosine stops early; wsd decays on whichever of steps or time ends first)
     eval_interval: int = 200  # steps between validation and checkpoints
     eval_batches: int = 8  # validation batches per evaluation
@@ -199,8 +200,12 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     if mc.vocab_size != tok.vocab_size:
         mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
     folder = data.prepare(Path(tc.corpus).expanduser(), Path(tc.tokenizer).expanduser(), splits=("train", "val"))
-    train_tokens, _ = data.load(folder, "train")
-    val_tokens, _ = data.load(folder, "val")
+    train_tokens, train_docs = data.load(folder, "train")
+    val_tokens, val_docs = data.load(folder, "val")
+    header_format = LANGUAGE_HEADER if tc.lang_header else None
+    if header_format:
+        train_tokens = data.with_headers(train_tokens, train_docs, tok, header_format)
+        val_tokens = data.with_headers(val_tokens, val_docs, tok, header_format)
     batches = Batches(train_tokens, tc.seq_len, tc.batch_size, tc.seed)
     val_batches = Batches(val_tokens, tc.seq_len, tc.batch_size, tc.seed + 1)
     byte_table = data.token_bytes_table(tok)
@@ -249,7 +254,7 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     def save(final=False):
         info = {"tokens": tokens_seen, "tokens_total": tokens_before + tokens_seen, "init_from": tc.init_from or None, "iters": it, "seconds": elapsed_before + time.time() - t0, "device": device,
                 "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "seq_len": tc.seq_len,
-                "batch_size": tc.batch_size, "torch": torch.__version__, "final": final}
+                "batch_size": tc.batch_size, "torch": torch.__version__, "final": final, "language_header": header_format}
         if earlier_runs:
             run = {k: info[k] for k in ("tokens", "iters", "seconds", "device", "seq_len", "batch_size")}
             info["runs"] = earlier_runs + [run | {"schedule": tc.schedule, "lr": tc.lr}]

@@ -15,6 +15,7 @@ import { BpeTokenizer } from '../engine/tokenizer';
 import { EngineClient } from '../worker/client';
 import { DEFAULT_RECALL_OPTIONS, RecallMatcher, copyRule, softmax } from '../engine/recall';
 import { seededRandom } from '../engine/sampling';
+import { chooseFirstLineCuts, familyOf, looksLike } from './languageCheck';
 import { intFlag, parseArgs, recallFlag, UsageError, type ParsedArgs } from './args';
 import { modelRoots, wasmPaths, workerPath } from './main';
 
@@ -30,6 +31,7 @@ export async function runEval(argv: string[]): Promise<number> {
     order: 'value',
     baseline: 'value',
     bpb: 'value',
+    'first-line': 'bool',
   });
   const dir = args.positional[0];
   if (!dir) throw new UsageError('eval needs a DIR of source files');
@@ -49,7 +51,7 @@ export async function runEval(argv: string[]): Promise<number> {
   if (files.length === 0)
     throw new UsageError(`${dir}: no source files (${['.py', '.ts', '.js'].join(', ')}, ...)`);
   const texts = readTexts(files);
-  const cuts = chooseCuts(
+  const cuts = (args.flags.has('first-line') ? chooseFirstLineCuts : chooseCuts)(
     files,
     texts,
     tok,
@@ -67,6 +69,8 @@ export async function runEval(argv: string[]): Promise<number> {
     ms: number;
     prefillMs: number;
     stepMs: number;
+    /** The suggestion could be code of the file's language (languageCheck.ts); null when empty. */
+    sameLanguage: boolean | null;
   }> = [];
   try {
     await client.load({
@@ -93,6 +97,7 @@ export async function runEval(argv: string[]): Promise<number> {
           target: cut.target,
           pred,
           origin: 'recall',
+          sameLanguage: sameLanguage(cut.file, pred),
           em: exactMatch(pred, cut.target),
           es: editSimilarity(pred, cut.target),
           ms: 0,
@@ -101,14 +106,15 @@ export async function runEval(argv: string[]): Promise<number> {
         });
         continue;
       }
-      await client.open('eval', doc);
-      await client.encode('eval', cut.offset);
-      const r = await client.complete('eval', cut.offset, {
+      const uri = `eval${path.extname(cut.file)}`; // the extension names the language header
+      await client.open(uri, doc);
+      await client.encode(uri, cut.offset);
+      const r = await client.complete(uri, cut.offset, {
         maxTokens: 48,
         timeBudgetMs: 60_000,
         recall,
       });
-      await client.close('eval');
+      await client.close(uri);
       const pred = r.text ?? '';
       const steps = r.timings.stepMs;
       rows.push({
@@ -116,6 +122,7 @@ export async function runEval(argv: string[]): Promise<number> {
         target: cut.target,
         pred,
         origin: r.origin,
+        sameLanguage: sameLanguage(cut.file, pred),
         em: exactMatch(pred, cut.target),
         es: editSimilarity(pred, cut.target),
         ms: r.timings.totalMs,
@@ -134,12 +141,18 @@ export async function runEval(argv: string[]): Promise<number> {
       exactMatch: (100 * rs.filter((r) => r.em).length) / Math.max(1, rs.length),
     };
   };
+  const checked = rows.filter((r) => r.sameLanguage !== null);
   const summary = {
     model: baseline === 'copy' ? 'copy rule' : manifest.id,
+    cutsAt: args.flags.has('first-line') ? 'first line' : 'random line',
     recall: baseline === 'copy' ? 'only' : recall ? 'on' : 'off',
     origins: { model: byOrigin('model'), recall: byOrigin('recall'), both: byOrigin('both') },
     files: n,
     exactMatch: (100 * rows.filter((r) => r.em).length) / n,
+    sameLanguage: {
+      suggestions: checked.length,
+      percent: (100 * checked.filter((r) => r.sameLanguage).length) / Math.max(1, checked.length),
+    },
     editSimilarity: rows.reduce((a, r) => a + r.es, 0) / n,
     completionMs: percentiles(
       rows.map((r) => r.ms),
@@ -156,6 +169,9 @@ export async function runEval(argv: string[]): Promise<number> {
     console.log(
       `exact match ${summary.exactMatch.toFixed(1)}  edit similarity ${summary.editSimilarity.toFixed(1)}`,
     );
+    console.log(
+      `same language as the file: ${summary.sameLanguage.percent.toFixed(1)}% of ${summary.sameLanguage.suggestions} non-empty suggestions (${summary.cutsAt})`,
+    );
     const o = summary.origins;
     console.log(
       `by origin: model ${o.model.cuts} cuts (EM ${o.model.exactMatch.toFixed(1)}), recall ${o.recall.cuts} (EM ${o.recall.exactMatch.toFixed(1)}), both ${o.both.cuts} (EM ${o.both.exactMatch.toFixed(1)})`,
@@ -165,6 +181,11 @@ export async function runEval(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+function sameLanguage(file: string, pred: string): boolean | null {
+  const family = familyOf(file);
+  return family && pred.trim() ? looksLike(family, pred) : null;
 }
 
 /** { p50: ..., p90: ... } of `xs` for the given percentiles. */

@@ -23,6 +23,7 @@ const USAGE = `usage: linea <command> [options]
   eval DIR     line-completion exact match, edit similarity and latency over a seeded sample of files
       [--model ID|DIR] [--files N] [--seed S] [--threads N] [--json]
       [--recall on|off] [--kappa K] [--order N] (recall's constants) [--baseline copy] (no model)
+      [--first-line] (cut each file's first line: does the suggestion stay in the file's language?)
   models       list the installed models
   gpu          the WebGPU adapter Linea would use, or why there is none [--dawn FLAGS] [--json]
 
@@ -241,5 +242,6 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
-  main(process.argv.slice(2)).then((code) => process.exit(code));
+  // Exit once stdout has drained: a piped `--json` report is larger than the pipe's buffer.
+  main(process.argv.slice(2)).then((code) => process.stdout.write('', () => process.exit(code)));
 }

@@ -12,7 +12,7 @@ export async function compareModels(params: CompareParams): Promise<CompareRow[]
     try {
       engine = await openEngine(folder, params.runtime, { syncReadLimit: 2048 });
       const session = engine.session;
-      engine.open('compare', params.text);
+      engine.open('compare', params.text, params.languageId);
       engine.setCursor('compare', params.offset);
       await engine.flushEncoder('compare');
       const result = await engine.complete('compare', params.offset, params.options);

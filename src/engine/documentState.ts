@@ -1,7 +1,7 @@
 // Per-document state store: the document's tokens and the decoder states known to be exact for them.
 //
-// Stream positions count tokens of [eos, ...document ids]: the state at position k has read the
-// first k. Edits drop the states they invalidate; the best dropped state near the cursor is kept as
+// Stream positions count tokens of [...lead, ...document ids], the lead being <eos> and the model's
+// language header if it has one: the state at position k has read the first k. Edits drop the states they invalidate; the best dropped state near the cursor is kept as
 // "stale" (shifted by the edit's token delta) so completions can be served from it while the
 // background catch-up rebuilds exact states.
 import { DocumentTokens, type TokenEdit } from './documentTokens';
@@ -28,8 +28,9 @@ export class DocumentState {
   constructor(
     tok: BpeTokenizer,
     text: string,
-    private readonly eos: number,
+    readonly lead: readonly number[],
   ) {
+    if (lead.length === 0) throw new Error('a document stream needs a lead (at least <eos>)');
     this.tokens = new DocumentTokens(tok, text);
   }
 
@@ -37,13 +38,13 @@ export class DocumentState {
     return this.tokens.text;
   }
 
-  /** Tokens in the stream: the leading eos plus the document's. */
+  /** Tokens in the stream: the lead plus the document's. */
   get streamLength(): number {
-    return this.tokens.length + 1;
+    return this.tokens.length + this.lead.length;
   }
 
   streamAt(i: number): number {
-    return i === 0 ? this.eos : this.tokens.ids[i - 1];
+    return i < this.lead.length ? this.lead[i] : this.tokens.ids[i - this.lead.length];
   }
 
   streamSlice(from: number, to: number): number[] {
@@ -55,7 +56,7 @@ export class DocumentState {
   applyEdit(edit: TokenEdit): { firstChanged: number; delta: number } {
     const r = this.tokens.applyEdit(edit);
     this.version++;
-    const keepUpTo = r.firstChanged + 1; // states that read only unchanged stream tokens
+    const keepUpTo = r.firstChanged + this.lead.length; // states that read only unchanged stream tokens
     const delta = r.added - r.removed;
     let bestDropped: PositionedState | null = null;
     for (const pos of this.sorted) {

@@ -4,6 +4,7 @@ import { warmUp } from './bench';
 import { type DraftRunner, generate, yieldToEvents, type Origin, type StopReason } from './decode';
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
+import { headerLanguage, headerText } from './languageHeader';
 import { Priority, PriorityMutex } from './mutex';
 import { detectIndent, postprocess } from './postprocess';
 import {
@@ -181,11 +182,18 @@ export class Engine {
 
   // ---- documents -------------------------------------------------------------------------
 
-  open(uri: string, text: string): void {
+  /** Opens a document; `languageId` (VS Code's) names its language header where the uri does not. */
+  open(uri: string, text: string, languageId?: string): void {
     this.close(uri);
-    const doc = new DocumentState(this.tokenizer, text, this.tokenizer.eos);
+    const doc = new DocumentState(this.tokenizer, text, this.lead(uri, languageId));
     doc.lastUsed = ++this.clock;
     this.docs.set(uri, doc);
+  }
+
+  /** <eos>, then the language header when the model was trained with one. */
+  private lead(uri: string, languageId?: string): number[] {
+    const header = headerText(this.manifest.languageHeader, headerLanguage(uri, languageId));
+    return [this.tokenizer.eos, ...(header ? this.tokenizer.encode(header) : [])];
   }
 
   /** Applies VS Code-style edits (offsets into the text before each edit, applied in order). */
@@ -360,7 +368,7 @@ export class Engine {
     opts: CompleteOptions,
   ): RecallMatcher {
     const toks = doc.tokens;
-    const first = prompt.base - 1;
+    const first = prompt.base - doc.lead.length;
     const eol = doc.text.indexOf('\n', offset);
     const lineEnd = eol < 0 ? toks.length : toks.tokensBefore(eol) + 1;
     const sources: RecallSource[] = [{ ids: toks.ids, skipFrom: first, skipTo: lineEnd }];
@@ -417,11 +425,11 @@ export class Engine {
    */
   private prompt(doc: DocumentState, offset: number, heal = this.options.heal) {
     const toks = doc.tokens;
-    if (offset === 0) return { base: 1, heal: '', extra: [] as number[] };
+    if (offset === 0) return { base: doc.lead.length, heal: '', extra: [] as number[] };
     const first = toks.tokensBefore(offset - 1);
     const start = toks.tokenOffset(first);
     const piece = doc.text.slice(start, offset);
-    const base = 1 + first;
+    const base = doc.lead.length + first;
     const bytes = binary(new TextEncoder().encode(piece));
     if (heal && bytes.length <= 64) return { base, heal: bytes, extra: [] as number[] };
     return { base, heal: '', extra: this.tokenizer.encode(piece) };
@@ -450,14 +458,19 @@ export class Engine {
       return { state, source: 'stale', reread: target - stale.pos };
     }
     // Nothing near: read the last coldWindow tokens after a fresh start, as if the file began there.
-    const from = Math.max(1, target - this.options.coldWindow);
-    const init = this.session.initState();
-    const primed = await this.lock.with(Priority.Completion, () =>
-      this.session.run([this.tokenizer.eos], init, doc.memory?.mem ?? null),
+    const from = Math.max(doc.lead.length, target - this.options.coldWindow);
+    // The lead (<eos>, header) first: the window reads as a file that begins there.
+    const lead = await this.advance(
+      doc,
+      { pos: 0, state: this.session.initState() },
+      doc.lead.length,
+      Priority.Completion,
+      false,
+      cancelled,
     );
     const state = await this.advance(
       doc,
-      { pos: from, state: primed.state },
+      { pos: from, state: lead },
       target,
       Priority.Completion,
       false,

@@ -42,6 +42,8 @@ export interface Manifest {
   state_bytes: { fixed: number; per_token: number };
   memory: { input: string; shape: number[] } | null;
   limits: { max_chunk: number; max_encoder_tokens: number };
+  /** The language header's format ("<|{}|>"), when the model was trained to read one before each file. */
+  languageHeader?: string;
   metrics: Record<string, unknown>;
 }
 
@@ -123,6 +125,12 @@ export function readManifest(folder: string): Manifest {
     check(Number.isInteger(m.tokenizer[key]), file, `tokenizer.${key} must be an integer id`);
   }
   check(Number.isInteger(m.limits.max_chunk) && m.limits.max_chunk > 0, file, 'limits.max_chunk');
+  check(
+    m.languageHeader === undefined ||
+      (typeof m.languageHeader === 'string' && m.languageHeader.includes('{}')),
+    file,
+    '"languageHeader" must be a format string with "{}" for the language',
+  );
   return m;
 }
 

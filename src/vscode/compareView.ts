@@ -46,6 +46,7 @@ export class CompareView implements vscode.Disposable {
       const rows: CompareRow[] = await this.host.compare({
         text: doc.getText(),
         offset: doc.offsetAt(editor.selection.active),
+        languageId: doc.languageId,
         contexts: CONTEXTS,
         options: { maxTokens: 24 },
       });

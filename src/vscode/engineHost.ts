@@ -69,7 +69,7 @@ export class EngineHost implements vscode.Disposable {
       documents: () =>
         vscode.workspace.textDocuments
           .filter((d) => this.synced.has(d.uri.toString()))
-          .map((d) => ({ uri: d.uri.toString(), text: d.getText() })),
+          .map((d) => ({ uri: d.uri.toString(), text: d.getText(), languageId: d.languageId })),
       log: (m) => this.log.warn(m),
       onBackend: (report) => this.onBackend(report),
     });
@@ -219,7 +219,7 @@ export class EngineHost implements vscode.Disposable {
     if (!this.wants(doc) || this.synced.has(uri)) return;
     this.synced.add(uri);
     await this.client
-      .open(uri, doc.getText())
+      .open(uri, doc.getText(), doc.languageId)
       .catch((e: Error) => this.log.warn(`open ${uri}: ${e.message}`));
   }
 

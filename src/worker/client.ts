@@ -19,6 +19,7 @@ import type {
 export interface OpenDocument {
   uri: string;
   text: string;
+  languageId?: string;
   cursor?: number;
 }
 
@@ -68,8 +69,8 @@ export class EngineClient {
     return info;
   }
 
-  open(uri: string, text: string): Promise<null> {
-    return this.call('open', { kind: 'open', uri, text });
+  open(uri: string, text: string, languageId?: string): Promise<null> {
+    return this.call('open', { kind: 'open', uri, text, languageId });
   }
 
   edit(uri: string, edits: TokenEdit[]): Promise<null> {
@@ -189,7 +190,8 @@ export class EngineClient {
     const restore = async () => {
       if (this.lastLoad) await this.send({ kind: 'load', params: this.lastLoad }).promise;
       for (const d of this.options.documents()) {
-        await this.send({ kind: 'open', uri: d.uri, text: d.text }).promise;
+        await this.send({ kind: 'open', uri: d.uri, text: d.text, languageId: d.languageId })
+          .promise;
         if (d.cursor !== undefined)
           await this.send({ kind: 'cursor', uri: d.uri, offset: d.cursor }).promise;
       }

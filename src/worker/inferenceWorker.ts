@@ -55,7 +55,7 @@ async function handle(msg: Envelope): Promise<unknown> {
       engine = null;
       return null;
     case 'open':
-      needEngine().open(msg.uri, msg.text);
+      needEngine().open(msg.uri, msg.text, msg.languageId);
       return null;
     case 'edit':
       needEngine().edit(msg.uri, msg.edits);

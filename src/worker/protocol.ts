@@ -23,6 +23,8 @@ export interface CompareParams {
   folders: string[];
   runtime: RuntimeOptions;
   text: string;
+  /** The file's language, for models that read a language header. */
+  languageId?: string;
   offset: number;
   contexts: number[];
   options: Partial<CompleteOptions>;
@@ -41,7 +43,7 @@ export interface CompareRow {
 export type Request =
   | { kind: 'load'; params: LoadParams }
   | { kind: 'unload' }
-  | { kind: 'open'; uri: string; text: string }
+  | { kind: 'open'; uri: string; text: string; languageId?: string }
   | { kind: 'edit'; uri: string; edits: TokenEdit[] }
   | { kind: 'close'; uri: string }
   | { kind: 'cursor'; uri: string; offset: number }

@@ -61,6 +61,39 @@ def test_token_streams_keep_files_apart(corpus):
     assert data.prepare(corpus, corpus / "tokenizer.json") == folder  # cached
 
 
+def test_language_headers_start_every_file(corpus):
+    from tokenizer import LANGUAGE_HEADER
+
+    folder = data.prepare(corpus, corpus / "tokenizer.json")
+    tokens, docs = data.load(folder, "val")
+    tok = CodeTokenizer(corpus / "tokenizer.json")
+    stream = data.with_headers(tokens, docs, tok, LANGUAGE_HEADER)
+    texts = [r["text"] for r in read_split(corpus / "val.jsonl.xz")]
+    # each file reads <|lang|> then its own tokens then <eos>; the plain stream is what is left without them
+    pos = 0
+    for d, text in zip(docs, texts):
+        head = tok.header_ids(LANGUAGE_HEADER, d["lang"])
+        assert list(stream[pos : pos + len(head)]) == head and tok.decode(head) == f"<|{d['lang']}|>"
+        pos += len(head)
+        assert tok.decode(list(stream[pos : pos + d["length"]])) == text and stream[pos + d["length"]] == tok.eos
+        pos += d["length"] + 1
+    assert pos == len(stream)
+    assert tok.header_ids(None, "py") == []
+
+
+def test_header_languages_are_the_corpus_languages():
+    import sys
+    from pathlib import Path
+
+    from tokenizer import LANG_BY_EXT, lang_of_path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "corpus"))
+    from filters import LANG_BY_EXT as CORPUS_LANG_BY_EXT
+
+    assert LANG_BY_EXT == CORPUS_LANG_BY_EXT
+    assert [lang_of_path(p) for p in ("a/b.tsx", "x.PY", "m.mjs", "README.md")] == ["ts", "py", "js", "txt"]
+
+
 def test_fim_split_hides_scored_tokens_from_the_encoder():
     x = torch.arange(1000, 1000 + 65).repeat(3, 1)  # (B, T+1), every token distinct
     tc = TrainConfig(middle_min=0.2, middle_max=0.4)
@@ -102,9 +135,10 @@ def test_training_continues_from_a_shipped_folder_with_wsd(corpus, tmp_path):
     model, ckpt = load(train(mc, tc, out, log=lambda *_: None))
     folder = tmp_path / "shipped"
     export_model(model, folder, "m", corpus / "tokenizer.json", ckpt["special"], {"training": ckpt["train_info"]}, fp16_weights=True)
-    mc2, tc2, out2 = parse_args(args + [f"--out={tmp_path / 'b'}", "--max_tokens=320", f"--init_from={folder}", "--schedule=wsd"])
+    mc2, tc2, out2 = parse_args(args + [f"--out={tmp_path / 'b'}", "--max_tokens=320", f"--init_from={folder}", "--schedule=wsd", "--lang_header=true"])
     state = torch.load(train(mc2, tc2, out2, log=lambda *_: None))
     info = state["train_info"]
+    assert info["language_header"] == "<|{}|>", "export copies it into the manifest, so inference sends the header too"
     assert info["tokens"] == 320 and info["tokens_total"] == 960
     assert [r["tokens"] for r in info["runs"]] == [640, 320] and info["runs"][1]["schedule"] == "wsd"
     # wsd: flat after the warm-up, then a linear decay over the last decay_frac of the steps to min_lr
@@ -160,3 +194,17 @@ def test_evaluator_on_an_exported_model(corpus, tmp_path):
         logits, state = ev.m.step([stream[i]], state, ev.null)
         lse = np.log(np.exp(logits - logits.max()).sum()) + logits.max()
         assert abs((lse - logits[stream[i + 1]]) - nats[i]) < 1e-3
+    # a model trained with a language header reads <eos> <|ts|> first; only the file's tokens are scored
+    from tokenizer import LANGUAGE_HEADER
+
+    export_model(model, tmp_path / "h", "h", corpus / "tokenizer.json", tok.special, {"languageHeader": LANGUAGE_HEADER})
+    evh = Evaluator(tmp_path / "h", threads=1)
+    head = tok.header_ids(LANGUAGE_HEADER, "ts")
+    nats = evh.token_nats(ids, lang="ts")
+    state, stream = evh.m.init_state(), [tok.eos] + head + ids
+    assert len(nats) == len(ids) and len(head) > 0
+    for j in range(len(stream) - 1):
+        logits, state = evh.m.step([stream[j]], state, evh.null)
+        if j >= len(head):  # logits after the whole lead predict the file's first token
+            lse = np.log(np.exp(logits - logits.max()).sum()) + logits.max()
+            assert abs((lse - logits[stream[j + 1]]) - nats[j - len(head)]) < 1e-3

@@ -1,0 +1,120 @@
+// Does a suggestion stay in its file's language? The check behind `linea eval --first-line`: at the
+// first line of a file the model has read nothing but the language header, so a suggestion in the
+// wrong language (`def test_array(self):` atop a TypeScript file) shows the header is not heard.
+//
+// A one-line fragment rarely parses on its own, so the check is lexical: markers that only one family
+// writes (Python vs JavaScript/TypeScript; TypeScript-only syntax in a .js file). A suggestion fails
+// when the other family's markers outnumber its own; one with no markers (`foo(bar)`) passes.
+import { seededRandom } from '../engine/sampling';
+import type { BpeTokenizer } from '../engine/tokenizer';
+import type { Cut } from '../engine/evalProtocol';
+
+export type Family = 'py' | 'js' | 'ts';
+
+const PYTHON = [
+  /\bdef\s+\w+\s*\(/,
+  /\bself\./,
+  /\belif\b/,
+  /\b(None|True|False)\b/,
+  /^\s*#(?!!)/,
+  /^\s*from\s+[\w.]+\s+import\b/,
+  /^\s*import\s+[\w.]+(\s+as\s+\w+)?\s*$/,
+  /"""|'''/,
+  /\blambda\b/,
+  /^\s*(class\s+\w+.*|if .*|for .* in .*|while .*|with .*|try|except.*|else):\s*$/,
+];
+
+const JAVASCRIPT = [
+  /\bfunction\b/,
+  /\b(const|let|var)\s+[\w{[]/,
+  /=>/,
+  /;\s*$/,
+  /\/\/|\/\*/,
+  /\bthis\./,
+  /\brequire\(/,
+  /\bexport\b/,
+  /===|!==|&&|\|\|/,
+  /\{\s*$/,
+  /^\s*import\s.*\bfrom\s+['"]/,
+  /\b(null|undefined|true|false)\b/,
+];
+
+const TYPESCRIPT_ONLY = [
+  /\binterface\s+\w+/,
+  /\w\??:\s*(string|number|boolean|any|void|unknown|never)\b/,
+  /^\s*(export\s+)?type\s+\w+\s*(<.*>)?\s*=/,
+  /\bas\s+(const|string|number|any|unknown)\b/,
+  /\b(private|public|protected|readonly)\s+\w/,
+];
+
+const count = (res: RegExp[], text: string) => res.filter((re) => re.test(text)).length;
+
+/** The family a file name's extension belongs to, or null for other files. */
+export function familyOf(file: string): Family | null {
+  const m = /\.(\w+)$/.exec(file.toLowerCase());
+  const ext = m?.[1] ?? '';
+  if (ext === 'py' || ext === 'pyi') return 'py';
+  if (['ts', 'tsx', 'mts', 'cts'].includes(ext)) return 'ts';
+  if (['js', 'jsx', 'mjs', 'cjs'].includes(ext)) return 'js';
+  return null;
+}
+
+/** Whether `suggestion` (one or more lines) could be code of `family`, by the markers above. */
+export function looksLike(family: Family, suggestion: string): boolean {
+  const lines = suggestion.split('\n');
+  let py = 0;
+  let js = 0;
+  let tsOnly = 0;
+  for (const line of lines) {
+    py += count(PYTHON, line);
+    js += count(JAVASCRIPT, line);
+    tsOnly += count(TYPESCRIPT_ONLY, line);
+  }
+  if (family === 'py') return py >= js + tsOnly;
+  if (family === 'js' && tsOnly > 0) return false;
+  return js + tsOnly >= py;
+}
+
+/**
+ * Seeded cuts on the first line of each file: the first line with at least 4 non-space characters,
+ * at a random token boundary after its indentation (as the line protocol cuts), or at its start.
+ */
+export function chooseFirstLineCuts(
+  files: string[],
+  texts: string[],
+  tok: BpeTokenizer,
+  n: number,
+  seed: number,
+): Cut[] {
+  const random = seededRandom(seed);
+  const order = files.map((_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  const cuts: Cut[] = [];
+  for (const i of order) {
+    if (cuts.length >= n) break;
+    const text = texts[i];
+    let ls = 0;
+    let le = -1;
+    for (const line of text.split('\n')) {
+      if (line.trim().length >= 4) {
+        le = ls + line.length;
+        break;
+      }
+      ls += line.length + 1;
+    }
+    if (le < 0) continue;
+    const indentEnd = ls + (/^\s*/.exec(text.slice(ls, le))?.[0].length ?? 0);
+    const boundaries = tok
+      .pretokenize(text.slice(ls, le))
+      .map((p) => ls + p.start)
+      .filter((at) => at >= indentEnd && at < le);
+    const offset = boundaries.length ? boundaries[Math.floor(random() * boundaries.length)] : ls;
+    const target = text.slice(offset, le).replace(/\r$/, '');
+    if (target.trim() === '') continue;
+    cuts.push({ file: files[i], offset, target });
+  }
+  return cuts;
+}
