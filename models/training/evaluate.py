@@ -10,7 +10,9 @@
 - line completion (CodeXGLUE-style): a seeded cut at a token boundary of a random line, greedy to the
   end of the line; exact match and edit similarity 100 * (1 - levenshtein / max length). The cuts and
   metrics are those of the TypeScript `linea eval` (src/engine/evalProtocol.ts), PRNG included;
-- int8 next-token agreement with fp32, when the folder has decoder_step_int8.onnx.
+- int8 next-token agreement with fp32, when the folder has decoder_step_int8.onnx;
+- recall (recall.py, the engine's mixture): bits/byte of each file's first 1024 tokens with and without
+  it, line EM / edit similarity with it, and the model-free copy rule as a baseline.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import numpy as np
 from corpus_io import read_split
 from export import ExportError
 from onnx_runner import OnnxModel
+from recall import RecallMatcher, RecallOptions, Source
 from tokenizer import LANG_BY_EXT, CodeTokenizer, lang_of_path
 
 BUCKETS = [(0, 512), (512, 2048), (2048, 8192), (8192, 32768)]
@@ -94,6 +97,18 @@ def levenshtein(a: str, b: str) -> int:
             cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
         prev = cur
     return prev[-1]
+
+
+def copy_rule(before: str, max_chars: int = 60) -> str:
+    """copyRule of src/engine/recall.ts: the latest earlier occurrence of the longest text (<= max_chars)
+    ending at the cursor, and what followed it to the end of that line."""
+    for n in range(min(max_chars, len(before) - 1), 0, -1):
+        at = before.rfind(before[len(before) - n :], 0, len(before) - 1)
+        if at < 0:
+            continue
+        eol = before.find("\n", at + n)
+        return before[at + n : len(before) if eol < 0 else eol]
+    return ""
 
 
 def edit_similarity(pred: str, target: str) -> float:
@@ -183,7 +198,34 @@ class Evaluator:
         return {"bpb_middle_with_encoder": round(with_mem / LN2 / nbytes, 4),
                 "bpb_middle_without_encoder": round(without / LN2 / nbytes, 4)}
 
-    def complete_line(self, text: str, offset: int, lang: str = "txt", max_new: int = 48) -> tuple[str, float]:
+    def bpb_recall(self, records: list[dict], max_tokens: int = 1024) -> dict:
+        """bits/byte of each file's first max_tokens, the model alone and mixed with recall over the
+        tokens before each position (what a completion there would have), null memory."""
+        alone = mixed = nbytes = 0.0
+        opts = RecallOptions()
+        for r in records:
+            ids = self.tok.encode(r["text"])[:max_tokens]
+            if not ids:
+                continue
+            lead = self.lead(r["lang"])
+            stream, state, rows = lead + ids, self.m.init_state(), []
+            for s in range(0, len(stream) - 1, self.chunk):
+                logits, state = self.m.full(stream[s : s + self.chunk], state, self.null)  # (1, T, V)
+                rows.append(logits[0])
+            lg = np.concatenate(rows)[len(lead) - 1 : len(lead) - 1 + len(ids)].astype(np.float64)  # (n, V): row j predicts ids[j]
+            for pos, t in enumerate(ids):
+                p = np.exp(lg[pos] - lg[pos].max())  # (V,)
+                p /= p.sum()
+                m = RecallMatcher([Source(ids, skip_from=pos, skip_to=len(ids))], ids[max(0, pos - opts.max_order) : pos], opts)
+                alone -= math.log(p[t])
+                mixed -= math.log(m.mix(p)[t])
+                nbytes += self.byte_len[t]
+        if not nbytes:
+            return {}
+        return {"recall_bpb_first_tokens": max_tokens, "recall_bpb_alone": round(alone / LN2 / nbytes, 4),
+                "recall_bpb_with": round(mixed / LN2 / nbytes, 4)}
+
+    def complete_line(self, text: str, offset: int, lang: str = "txt", max_new: int = 48, recall: bool = False) -> tuple[str, float]:
         """Greedy to the end of the line, the editor's view: the rest of the cut line is not there."""
         line_end = text.find("\n", offset)
         after_text = "" if line_end < 0 else text[line_end:]
@@ -200,8 +242,20 @@ class Evaluator:
             logits, state = self.m.step(stream[s : s + self.chunk], state, mem)
         out: list[int] = []
         text_out = ""
+        # recall over the document as the editor has it: the text before the cut and the lines after
+        matcher = None
+        if recall:
+            after_ids = self.tok.encode(after_text)
+            n = len(prefix_ids)
+            matcher = RecallMatcher([Source(prefix_ids + after_ids, skip_from=n, skip_to=n)], prefix_ids[-16:], RecallOptions())
         for _ in range(max_new):
-            nxt = int(np.argmax(logits[: self.tok.bpe_size + 1]))
+            scores = logits[: self.tok.bpe_size + 1].astype(np.float64)
+            if matcher:
+                p = np.exp(scores - scores.max())
+                scores = matcher.mix(p / p.sum())
+            nxt = int(np.argmax(scores))
+            if matcher:
+                matcher.advance(nxt)
             if nxt == self.tok.eos:
                 break
             out.append(nxt)
@@ -214,18 +268,28 @@ class Evaluator:
         first = next((l for l in lines if l.strip()), "")
         return first.rstrip(), ms
 
-    def lines(self, names: list[str], texts: list[str], n: int, seed: int) -> dict:
+    def lines(self, names: list[str], texts: list[str], n: int, seed: int, recall: bool = False) -> dict:
         cuts = choose_cuts(names, texts, self.tok, n, seed)
         em = es = 0.0
         times = []
         for c in cuts:
-            pred, ms = self.complete_line(texts[c["index"]], c["offset"], lang_of_path(c["file"]))
+            pred, ms = self.complete_line(texts[c["index"]], c["offset"], lang_of_path(c["file"]), recall=recall)
             em += pred.strip() == c["target"].strip()
             es += edit_similarity(pred, c["target"])
             times.append(ms)
         k = max(1, len(cuts))
+        if recall:
+            return {"recall_line_exact_match": round(100 * em / k, 2), "recall_line_edit_similarity": round(es / k, 2)}
         return {"line_exact_match": round(100 * em / k, 2), "line_edit_similarity": round(es / k, 2), "line_cuts": len(cuts),
                 "line_ms_p50_onnxruntime_python": round(float(np.median(times)), 1) if times else None}
+
+    def copy_lines(self, names: list[str], texts: list[str], n: int, seed: int) -> dict:
+        """The model-free baseline on the same cuts: what followed the latest longest earlier match."""
+        cuts = choose_cuts(names, texts, self.tok, n, seed)
+        preds = [copy_rule(texts[c["index"]][: c["offset"]]) for c in cuts]
+        k = max(1, len(cuts))
+        return {"copy_line_exact_match": round(100 * sum(p.strip() == c["target"].strip() for p, c in zip(preds, cuts)) / k, 2),
+                "copy_line_edit_similarity": round(sum(edit_similarity(p, c["target"]) for p, c in zip(preds, cuts)) / k, 2)}
 
     def int8_agreement(self, records: list[dict], max_tokens: int) -> float | None:
         if "decoder_step_int8" not in self.m.manifest["graphs"]:
@@ -279,6 +343,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dir", type=Path, help="line completion on the source files of this folder instead")
     ap.add_argument("--export-sample", type=Path, help="write sampled test-split files into this folder and stop")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--recall-files", type=int, default=40, help="files for bits/byte with recall (first 1024 tokens each)")
     ap.add_argument("--update-manifest", action="store_true", help="store the figures in the model's manifest.json")
     args = ap.parse_args(argv)
     try:
@@ -307,7 +372,11 @@ def main(argv=None) -> int:
         res.update(ev.bpb(recs, args.max_tokens))
         res.update(ev.middle(recs, args.seed, 60))
         line_recs = [r for r in recs if len(r["text"]) < 200_000]
-        res.update(ev.lines([r["path"] for r in line_recs], [r["text"] for r in line_recs], args.cuts, args.seed))
+        names, texts = [r["path"] for r in line_recs], [r["text"] for r in line_recs]
+        res.update(ev.lines(names, texts, args.cuts, args.seed))
+        res.update(ev.lines(names, texts, args.cuts, args.seed, recall=True))
+        res.update(ev.copy_lines(names, texts, args.cuts, args.seed))
+        res.update(ev.bpb_recall(recs[: args.recall_files]))
         agreement = ev.int8_agreement(recs[:4], 400)
         if agreement is not None:
             res["int8_next_token_agreement"] = agreement

@@ -1,5 +1,6 @@
 // `linea eval DIR`: line completion with the real engine in the loop (state, encoder memory,
 // post-processing), the same cuts and metrics as models/training/evaluate.py.
+import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { percentile } from '../engine/bench';
 import {
@@ -9,6 +10,7 @@ import {
   listSourceFiles,
   readTexts,
 } from '../engine/evalProtocol';
+import { headerLanguage, headerText } from '../engine/languageHeader';
 import { DEFAULT_MODEL_ID, openEngine, resolveModel } from '../engine/models';
 import { readManifest } from '../engine/manifest';
 import { BpeTokenizer } from '../engine/tokenizer';
@@ -28,15 +30,21 @@ export async function runEval(argv: string[]): Promise<number> {
     json: 'bool',
     recall: 'value',
     kappa: 'value',
+    'order-decay': 'value',
+    'kappa-far': 'value',
+    'order-decay-far': 'value',
     order: 'value',
     baseline: 'value',
     bpb: 'value',
     'first-line': 'bool',
+    workspace: 'value',
+    dump: 'value',
   });
   const dir = args.positional[0];
   if (!dir) throw new UsageError('eval needs a DIR of source files');
   if (args.flags.has('bpb')) return runBitsPerByte(args, dir);
   const recall = recallFlag(args);
+  const workspace = intFlag(args, 'workspace', 0, 0);
   const baseline = args.flags.get('baseline') as string | undefined;
   if (baseline !== undefined && baseline !== 'copy')
     throw new UsageError(`--baseline takes "copy", not ${JSON.stringify(baseline)}`);
@@ -81,6 +89,9 @@ export async function runEval(argv: string[]): Promise<number> {
         recall: {
           ...DEFAULT_RECALL_OPTIONS,
           kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
+          kappaFar: numFlag(args, 'kappa-far', DEFAULT_RECALL_OPTIONS.kappaFar),
+          orderDecay: numFlag(args, 'order-decay', DEFAULT_RECALL_OPTIONS.orderDecay),
+          orderDecayFar: numFlag(args, 'order-decay-far', DEFAULT_RECALL_OPTIONS.orderDecayFar),
           maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
         },
       },
@@ -107,6 +118,8 @@ export async function runEval(argv: string[]): Promise<number> {
         continue;
       }
       const uri = `eval${path.extname(cut.file)}`; // the extension names the language header
+      const nearby = workspace ? siblings(dir, files, texts, cut.file, workspace) : [];
+      for (const i of nearby) await client.remember(files[i], texts[i]);
       await client.open(uri, doc);
       await client.encode(uri, cut.offset);
       const r = await client.complete(uri, cut.offset, {
@@ -115,6 +128,7 @@ export async function runEval(argv: string[]): Promise<number> {
         recall,
       });
       await client.close(uri);
+      for (const u of [uri, ...nearby.map((i) => files[i])]) await client.forget(u);
       const pred = r.text ?? '';
       const steps = r.timings.stepMs;
       rows.push({
@@ -146,6 +160,7 @@ export async function runEval(argv: string[]): Promise<number> {
     model: baseline === 'copy' ? 'copy rule' : manifest.id,
     cutsAt: args.flags.has('first-line') ? 'first line' : 'random line',
     recall: baseline === 'copy' ? 'only' : recall ? 'on' : 'off',
+    workspaceFiles: workspace,
     origins: { model: byOrigin('model'), recall: byOrigin('recall'), both: byOrigin('both') },
     files: n,
     exactMatch: (100 * rows.filter((r) => r.em).length) / n,
@@ -165,7 +180,9 @@ export async function runEval(argv: string[]): Promise<number> {
   };
   if (args.flags.has('json')) console.log(JSON.stringify({ summary, rows }, null, 2));
   else {
-    console.log(`${summary.model} (recall ${summary.recall}) on ${n} cuts under ${dir}`);
+    console.log(
+      `${summary.model} (recall ${summary.recall}${workspace ? `, ${workspace} workspace files` : ''}) on ${n} cuts under ${dir}`,
+    );
     console.log(
       `exact match ${summary.exactMatch.toFixed(1)}  edit similarity ${summary.editSimilarity.toFixed(1)}`,
     );
@@ -181,6 +198,40 @@ export async function runEval(argv: string[]): Promise<number> {
     );
   }
   return 0;
+}
+
+/**
+ * The recently edited workspace files a cut's file would have beside it: up to `max` other files of
+ * the same package (the first folder under DIR) and file type, nearest by path, at most 2 MB of text.
+ */
+function siblings(
+  dir: string,
+  files: string[],
+  texts: string[],
+  file: string,
+  max: number,
+): number[] {
+  const pkg = (f: string) => path.relative(dir, f).split(path.sep)[0];
+  const parts = file.split(path.sep);
+  const shared = (f: string) => {
+    const p = f.split(path.sep);
+    let k = 0;
+    while (k < p.length && k < parts.length && p[k] === parts[k]) k++;
+    return k;
+  };
+  const out: number[] = [];
+  let bytes = 0;
+  const candidates = files
+    .map((_, i) => i)
+    .filter((i) => files[i] !== file && pkg(files[i]) === pkg(file))
+    .filter((i) => path.extname(files[i]) === path.extname(file))
+    .sort((a, b) => shared(files[b]) - shared(files[a]) || (files[a] < files[b] ? -1 : 1));
+  for (const i of candidates) {
+    if (out.length >= max || bytes + texts[i].length > 2 * 1024 * 1024) break;
+    out.push(i);
+    bytes += texts[i].length;
+  }
+  return out;
 }
 
 function sameLanguage(file: string, pred: string): boolean | null {
@@ -213,7 +264,12 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
     modelRoots(),
   );
   const maxTokens = intFlag(args, 'bpb', 1024, 16);
+  const workspace = intFlag(args, 'workspace', 0, 0);
+  // --dump FILE: per token, the model's p and entropy and recall's counts by order (for fitting the mixture)
+  const dumpFile = args.flags.get('dump') as string | undefined;
+  const dump: string[] | null = dumpFile ? [] : null;
   const files = listSourceFiles(dir);
+  const texts = readTexts(files);
   const random = seededRandom(intFlag(args, 'seed', 0));
   const picked = files
     .map((f) => [random(), f] as const)
@@ -223,6 +279,9 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
   const recall = {
     ...DEFAULT_RECALL_OPTIONS,
     kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
+    kappaFar: numFlag(args, 'kappa-far', DEFAULT_RECALL_OPTIONS.kappaFar),
+    orderDecay: numFlag(args, 'order-decay', DEFAULT_RECALL_OPTIONS.orderDecay),
+    orderDecayFar: numFlag(args, 'order-decay-far', DEFAULT_RECALL_OPTIONS.orderDecayFar),
     maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
   };
   const engine = await openEngine(folder, {
@@ -237,21 +296,37 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
   let tokens = 0;
   try {
     for (const file of picked) {
-      const ids = tok.encode(readTexts([file])[0]).slice(0, maxTokens);
+      const ids = tok.encode(texts[files.indexOf(file)]).slice(0, maxTokens);
+      const nearby = workspace
+        ? siblings(dir, files, texts, file, workspace).map((i) => tok.encode(texts[i]))
+        : [];
+      const header = headerText(engine.manifest.languageHeader, headerLanguage(file));
+      const lead = [tok.eos, ...(header ? tok.encode(header) : [])];
       let state = engine.session.initState();
-      let prev = tok.eos;
+      if (lead.length > 1) state = (await engine.session.run(lead.slice(0, -1), state, null)).state;
+      let prev = lead[lead.length - 1];
       for (let i = 0; i < ids.length; i++) {
         const r = await engine.session.run([prev], state, null);
         state = r.state;
         const target = ids[i];
         bits += -Math.log2(softmax(r.logits)[target]);
         const m = new RecallMatcher(
-          [{ ids, skipFrom: i, skipTo: ids.length }],
+          [
+            { ids, skipFrom: i, skipTo: ids.length },
+            ...nearby.map((n) => ({ ids: n, distance: 2 })),
+          ],
           ids.slice(Math.max(0, i - recall.maxOrder), i),
           recall,
         );
         const mixed = m.mixLogits(r.logits).logits;
         bitsRecall += -Math.log2(softmax(mixed)[target]);
+        if (dump) {
+          const p = softmax(r.logits);
+          let h = 0;
+          for (const q of p) if (q > 0) h -= q * Math.log(q);
+          const { atLeast, hits } = m.orderCounts(target);
+          dump.push(JSON.stringify({ p: p[target], h, b: bytesOf(target), c: atLeast, n: hits }));
+        }
         bytes += bytesOf(target);
         tokens++;
         prev = target;
@@ -260,6 +335,7 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
   } finally {
     await engine.dispose();
   }
+  if (dumpFile && dump) writeFileSync(dumpFile, dump.join('\n') + '\n');
   const summary = {
     model: engine.manifest.id,
     files: picked.length,
@@ -267,6 +343,7 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
     bpb: bits / bytes,
     bpbWithRecall: bitsRecall / bytes,
     change: bitsRecall / bits - 1,
+    workspaceFiles: workspace,
     recall,
   };
   if (args.flags.has('json')) console.log(JSON.stringify(summary, null, 2));

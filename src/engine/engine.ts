@@ -5,6 +5,7 @@ import { type DraftRunner, generate, yieldToEvents, type Origin, type StopReason
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
 import { headerLanguage, headerText } from './languageHeader';
+import { DEFAULT_RECENT_FILES, RecentFiles, type RecentFilesLimits } from './recentFiles';
 import { Priority, PriorityMutex } from './mutex';
 import { detectIndent, postprocess } from './postprocess';
 import {
@@ -38,6 +39,8 @@ export interface EngineOptions {
   warmUpMs: number;
   /** Recall's constants (fitted on the validation split; see models/README.md). */
   recall: RecallOptions;
+  /** Recently edited files kept for recall once closed or when the editor hands them over. */
+  recentFiles: RecentFilesLimits;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -50,6 +53,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   heal: true,
   warmUpMs: 0,
   recall: DEFAULT_RECALL_OPTIONS,
+  recentFiles: DEFAULT_RECENT_FILES,
 };
 
 export interface CompleteOptions {
@@ -64,6 +68,8 @@ export interface CompleteOptions {
   recall: boolean;
   /** Also recall from the other open documents of the same language (linea.recall.openEditors). */
   recallOpenEditors: boolean;
+  /** And from recently edited files that are not open (linea.recall.recentFiles > 0). */
+  recallRecentFiles: boolean;
   /** Verify recall's continuation in one model run (greedy decoding only; the text is the same). */
   copyDrafts: boolean;
 }
@@ -77,6 +83,7 @@ export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
   tabSize: 4,
   recall: true,
   recallOpenEditors: true,
+  recallRecentFiles: true,
   copyDrafts: true,
 };
 
@@ -117,6 +124,20 @@ function fileKind(uri: string): string {
   return dot > 0 ? name.slice(dot).toLowerCase() : name;
 }
 
+function utf8Length(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00) {
+      n += 4; // a surrogate pair: one 4-byte sequence
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
 function binary(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += String.fromCharCode(b);
@@ -131,6 +152,7 @@ export class Engine {
   private readonly banned: Set<number>;
   private readonly queue: Array<() => Promise<void>> = [];
   private readonly catchUpQueued = new Set<string>();
+  private readonly recent: RecentFiles;
   private pumping: Promise<void> | null = null;
   private clock = 0;
   private disposed = false;
@@ -146,7 +168,9 @@ export class Engine {
       ...DEFAULT_ENGINE_OPTIONS,
       ...options,
       recall: { ...DEFAULT_RECALL_OPTIONS, ...options.recall },
+      recentFiles: { ...DEFAULT_RECENT_FILES, ...options.recentFiles },
     };
+    this.recent = new RecentFiles(this.options.recentFiles);
     const vocab = session.manifest.config.vocab_size as number;
     if (tokenizer.vocabSize !== vocab) {
       throw new Error(
@@ -185,6 +209,7 @@ export class Engine {
   /** Opens a document; `languageId` (VS Code's) names its language header where the uri does not. */
   open(uri: string, text: string, languageId?: string): void {
     this.close(uri);
+    this.recent.forget(uri);
     const doc = new DocumentState(this.tokenizer, text, this.lead(uri, languageId));
     doc.lastUsed = ++this.clock;
     this.docs.set(uri, doc);
@@ -208,9 +233,33 @@ export class Engine {
     this.scheduleCatchUp(uri);
   }
 
+  /**
+   * A file recently edited in the workspace that is not open: its tokens become a recall source of
+   * its file type, after the open editors (bounded by options.recentFiles; larger files are skipped).
+   */
+  remember(uri: string, text: string): void {
+    if (this.docs.has(uri)) return; // an open document is read as it stands
+    const bytes = utf8Length(text);
+    if (bytes > this.options.recentFiles.maxBytes || this.options.recentFiles.maxFiles <= 0) return;
+    this.recent.remember(uri, fileKind(uri), this.tokenizer.encode(text), bytes);
+  }
+
+  /** Drops a recently edited file from recall (it was deleted). */
+  forget(uri: string): void {
+    this.recent.forget(uri);
+  }
+
+  /** The recently edited files recall holds. */
+  get recentFiles(): number {
+    return this.recent.size;
+  }
+
   close(uri: string): void {
     const doc = this.docs.get(uri);
     if (!doc) return;
+    // A file that was open is a recently edited one: recall keeps its tokens (not at shutdown).
+    if (!this.disposed)
+      this.recent.remember(uri, fileKind(uri), doc.tokens.ids, utf8Length(doc.text));
     doc.closed = true;
     clearTimeout(doc.encodeTimer);
     doc.clearStates();
@@ -377,8 +426,10 @@ export class Engine {
       const others = [...this.docs.entries()]
         .filter(([u, d]) => u !== uri && !d.closed && fileKind(u) === kind)
         .sort((a, b) => b[1].lastUsed - a[1].lastUsed);
-      for (const [, d] of others) sources.push({ ids: d.tokens.ids });
+      for (const [, d] of others) sources.push({ ids: d.tokens.ids, distance: 1 });
     }
+    if (opts.recallRecentFiles)
+      sources.push(...this.recent.sources(fileKind(uri), (u) => this.docs.has(u)));
     const o = this.options.recall;
     const context = [...toks.ids.slice(Math.max(0, first - o.maxOrder), first), ...prompt.extra];
     const heal = { bytes: prompt.heal, tokenBytes: this.tokenBytes };
@@ -646,7 +697,7 @@ export class Engine {
   /** Least recently used documents lose their states first; the active one thins its checkpoints last. */
   private enforceBudget(activeUri: string): void {
     const budget = this.options.memoryBudgetBytes;
-    let total = this.stats().stateBytes;
+    let total = this.stats().stateBytes + this.recent.bytes;
     if (total <= budget) return;
     const byAge = [...this.docs.entries()].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     for (const [uri, doc] of byAge) {
@@ -658,7 +709,8 @@ export class Engine {
     const active = this.docs.get(activeUri);
     if (!active) return;
     const cursorPos = this.prompt(active, active.cursor).base - 1;
-    while (total > budget && active.dropFarthest(cursorPos)) total = this.stats().stateBytes;
+    while (total > budget && active.dropFarthest(cursorPos))
+      total = this.stats().stateBytes + this.recent.bytes;
   }
 
   private require(uri: string): DocumentState {
@@ -670,6 +722,7 @@ export class Engine {
   async dispose(): Promise<void> {
     this.disposed = true;
     for (const uri of [...this.docs.keys()]) this.close(uri);
+    this.recent.clear();
     this.queue.length = 0;
     await this.pumping;
     await this.session.release();

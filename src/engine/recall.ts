@@ -26,28 +26,46 @@ export interface RecallOptions {
   rescanBudget: number;
   /** Copy drafts: the shortest match (tokens) whose continuation is verified in one run. */
   draftMinOrder: number;
+  /** γ: order k uses κ·γ^(k-1), so a long match needs fewer occurrences to have its say. */
+  orderDecay: number;
+  /** κ and γ for recently edited files (distance 2), weaker evidence than what is open. */
+  kappaFar: number;
+  orderDecayFar: number;
 }
 
 const NO_VOTE: RecallVote = { order: -1, count: 0, top: -1 };
 const IDENTIFIER_PIECE = /^[ \t]?[A-Za-z_$][\w$]*$/;
 
-// κ and the longest order were fitted on the validation split (150 line-completion cuts, linea-deltanet;
-// EM / edit similarity): κ 1, order 8: 16.0 / 37.4; κ 4, order 8: 17.3 / 39.0; κ 4, order 16: 19.3 / 39.0;
-// κ 4, order 32: 19.3 / 38.9; κ 8, order 16: 21.3 / 40.0; κ 16, order 32: 22.0 / 39.1.
+// The longest order was chosen on the validation split (150 line-completion cuts, linea-deltanet; EM /
+// edit similarity): κ 4, order 8: 17.3 / 39.0; κ 4, order 16: 19.3 / 39.0; κ 4, order 32: 19.3 / 38.9.
+// κ and γ were then fitted on the validation split's bits/byte (models/training/fit_recall.py over 29k
+// tokens of 40 files, with 20 files of the same package as the recently edited ones): κ 8 everywhere
+// -12.2% against the model alone; κ 32 γ 0.8, far κ 1024 γ 0.6: -25.6% (without the other files: -14%).
+// Recent files are weak evidence one by one (a short match in another file is often a coincidence),
+// so their κ is large; open editors, which the user chose to have beside the code, count as the document.
 export const DEFAULT_RECALL_OPTIONS: RecallOptions = {
   maxOrder: 16,
-  kappa: 8,
+  kappa: 32,
   kappaPartial: 1,
   maxCandidates: 2048,
   scanBudget: 4_000_000,
   maxRescans: 4,
   rescanBudget: 65_536,
   draftMinOrder: 2,
+  orderDecay: 0.8,
+  kappaFar: 1024,
+  orderDecayFar: 0.6,
 };
 
 /** A token array to recall from; positions in [skipFrom, skipTo) are never predicted from (the cursor's own text). */
 export interface RecallSource {
-  ids: readonly number[];
+  ids: ArrayLike<number>;
+  /**
+   * How far from the cursor's document: 0 the document (the default), 1 another open editor, 2 a
+   * recently edited file. The mixture is nested from the farthest to the document, which has the
+   * final say, so counts from far files never out-vote what the document itself says.
+   */
+  distance?: number;
   skipFrom?: number;
   skipTo?: number;
 }
@@ -123,7 +141,7 @@ export class RecallMatcher {
     let budget = this.rescans > 0 ? this.options.rescanBudget : this.options.scanBudget;
     if (last < 0 && !heal) return;
     const tail = last >= 0 ? ctx[last] : -1;
-    const visit = (s: number, ids: readonly number[], pos: number) => {
+    const visit = (s: number, ids: ArrayLike<number>, pos: number) => {
       if (ids[pos - 1] !== tail) {
         if (heal?.has(ids[pos]) && byLen[0].length < maxCandidates)
           byLen[0].push({ src: s, pos, len: 0 });
@@ -157,17 +175,51 @@ export class RecallMatcher {
   }
 
   /**
-   * Recall's share of the mixture, nested from order 1 up: at order k with c_k occurrences of which
-   * n_k(t) continue with t, p(t) <- (n_k(t) + κ p(t)) / (c_k + κ). Unrolled, the result is
-   * scale * p_model(t) + add(t), with add non-zero only for the tokens the occurrences continue with.
+   * Recall's share of the mixture, nested from order 1 up within each distance and from the farthest
+   * distance to the document: at order k with c_k occurrences of which n_k(t) continue with t,
+   * p(t) <- (n_k(t) + κ p(t)) / (c_k + κ). Unrolled, the result is scale * p_model(t) + add(t), with
+   * add non-zero only for the tokens the occurrences continue with.
    */
   private weights(): { scale: number; add: Map<number, number>; vote: RecallVote } | null {
-    const { maxOrder, kappa } = this.options;
     if (this.cands.length === 0) return null;
+    const byDistance = new Map<number, Candidate[]>();
+    for (const c of this.cands) {
+      const d = this.sources[c.src].distance ?? 0;
+      const group = byDistance.get(d);
+      if (group) group.push(c);
+      else byDistance.set(d, [c]);
+    }
+    let scale = 1;
+    let add = new Map<number, number>();
+    let vote = NO_VOTE;
+    for (const d of [...byDistance.keys()].sort((x, y) => y - x)) {
+      const o = this.options;
+      const level =
+        d < 2
+          ? this.level(byDistance.get(d)!, o.kappa, o.orderDecay)
+          : this.level(byDistance.get(d)!, o.kappaFar, o.orderDecayFar);
+      // p <- s·p + a applied to p = scale·p_model + add: the earlier add is scaled too
+      const next = new Map<number, number>();
+      for (const [t, a] of add) next.set(t, a * level.scale);
+      for (const [t, a] of level.add) next.set(t, (next.get(t) ?? 0) + a);
+      add = next;
+      scale *= level.scale;
+      if (level.vote.order >= vote.order) vote = level.vote; // nearer wins a tie
+    }
+    return { scale, add, vote };
+  }
+
+  /** One distance's nested mixture over its occurrences, as p <- scale·p + add. */
+  private level(
+    cands: readonly Candidate[],
+    kappa: number,
+    decay: number,
+  ): { scale: number; add: Map<number, number>; vote: RecallVote } {
+    const { maxOrder } = this.options;
     // c_k: occurrences matching at least k tokens (suffix sums of the length histogram)
     const atLeast = new Float64Array(maxOrder + 2);
     let order = 0;
-    for (const c of this.cands) {
+    for (const c of cands) {
       atLeast[c.len]++;
       if (c.len > order) order = c.len;
     }
@@ -178,14 +230,14 @@ export class RecallMatcher {
     const w = new Float64Array(maxOrder + 2);
     let scale = 1;
     for (let k = order; k >= lowest; k--) {
-      const kk = k === 0 ? this.options.kappaPartial : kappa;
+      const kk = k === 0 ? this.options.kappaPartial : kappa * decay ** (k - 1);
       w[k] = scale / (atLeast[k] + kk);
       scale *= kk / (atLeast[k] + kk);
     }
     for (let k = lowest + 1; k <= order; k++) w[k] += w[k - 1];
     const add = new Map<number, number>();
     const best = new Map<number, number>(); // token -> occurrences at the highest order
-    for (const c of this.cands) {
+    for (const c of cands) {
       const t = this.sources[c.src].ids[c.pos];
       add.set(t, (add.get(t) ?? 0) + w[c.len]);
       if (c.len === order) best.set(t, (best.get(t) ?? 0) + 1);
@@ -198,6 +250,26 @@ export class RecallMatcher {
         topCount = n;
       }
     return { scale, add, vote: { order, count: atLeast[order], top } };
+  }
+
+  /**
+   * The mixture's inputs for one token, for fitting its constants offline: by distance d (0..2),
+   * occurrences matching at least k tokens (atLeast[d][k]) and those that continue with `t` (hits).
+   */
+  orderCounts(t: number): { atLeast: number[][]; hits: number[][] } {
+    const row = () => new Array<number>(this.options.maxOrder + 1).fill(0);
+    const atLeast = [row(), row(), row()];
+    const hits = [row(), row(), row()];
+    for (const c of this.cands) {
+      const src = this.sources[c.src];
+      const d = Math.min(2, src.distance ?? 0);
+      const hit = src.ids[c.pos] === t;
+      for (let k = 0; k <= c.len; k++) {
+        atLeast[d][k]++;
+        if (hit) hits[d][k]++;
+      }
+    }
+    return { atLeast, hits };
   }
 
   /** Mixes recall into `probs` (a distribution, changed in place). */
@@ -246,7 +318,7 @@ export class RecallMatcher {
     let end = Math.min(ids.length, best.pos + max);
     // never copy the cursor's own text (scan and advance keep candidates out of it; a draft stops there)
     if (skipFrom !== undefined && best.pos < skipFrom) end = Math.min(end, skipFrom);
-    return ids.slice(best.pos, end);
+    return Array.from({ length: Math.max(0, end - best.pos) }, (_, i) => ids[best.pos + i]);
   }
 
   /** The decoder emitted `id`: keep the occurrences that continue with it, one token longer. */

@@ -107,6 +107,7 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
           tabSize: this.tabSize(doc),
           recall: s.recall,
           recallOpenEditors: s['recall.openEditors'],
+          recallRecentFiles: s['recall.recentFiles'] > 0,
         },
         abort.signal,
       );

@@ -26,6 +26,12 @@ export type EngineStatus =
 
 const SYNCED_SCHEMES = new Set(['file', 'untitled', 'vscode-remote', 'vscode-userdata']);
 
+/** Recently edited files for recall: their text at most (each file at most a quarter of it). */
+const RECENT_BYTES = 2 * 1024 * 1024;
+const RECENT_GLOB =
+  '**/*.{py,pyi,ts,tsx,mts,cts,js,jsx,mjs,cjs,go,rs,java,kt,c,h,cc,cpp,hpp,cs,rb,php,swift,scala,lua,sh}';
+const RECENT_EXCLUDE = '**/{node_modules,.git,dist,build,out,.venv,venv,__pycache__}/**';
+
 export class EngineHost implements vscode.Disposable {
   private client: EngineClient;
   private readonly synced = new Set<string>();
@@ -49,6 +55,9 @@ export class EngineHost implements vscode.Disposable {
     this.disposables.push(
       this.statusEmitter,
       vscode.workspace.onDidOpenTextDocument((d) => this.syncOpen(d)),
+      vscode.workspace.onDidDeleteFiles((e) => {
+        for (const uri of e.files) void this.client.forget(uri.toString()).catch(() => undefined);
+      }),
       vscode.workspace.onDidCloseTextDocument((d) => this.syncClose(d)),
       vscode.workspace.onDidChangeTextDocument((e) => this.syncChange(e)),
       vscode.window.onDidChangeTextEditorSelection((e) => this.syncCursor(e.textEditor)),
@@ -175,7 +184,11 @@ export class EngineHost implements vscode.Disposable {
       const info = await this.client.load({
         folder: target.folder,
         runtime,
-        engine: { memoryBudgetBytes: this.settings.memoryBudgetMB * 1024 * 1024, warmUpMs: 3000 },
+        engine: {
+          memoryBudgetBytes: this.settings.memoryBudgetMB * 1024 * 1024,
+          warmUpMs: 3000,
+          recentFiles: { maxFiles: this.settings['recall.recentFiles'], maxBytes: RECENT_BYTES },
+        },
       });
       this.loadedFolder = target.folder;
       this.synced.clear(); // a new engine in the worker starts without documents
@@ -195,6 +208,7 @@ export class EngineHost implements vscode.Disposable {
         report: info.report,
         note,
       });
+      void this.sendRecentFiles();
     } catch (e) {
       const message = (e as Error).message;
       this.log.error(`could not load ${target.folder}: ${message}`);
@@ -205,6 +219,45 @@ export class EngineHost implements vscode.Disposable {
 
   get folder(): string | null {
     return this.loadedFolder;
+  }
+
+  /**
+   * The workspace's most recently modified source files that are not open go to recall (closed
+   * documents join them in the engine). Best effort: a file that cannot be read is skipped.
+   */
+  private async sendRecentFiles(): Promise<void> {
+    const n = this.settings['recall.recentFiles'];
+    if (!this.settings.recall || n <= 0 || !vscode.workspace.workspaceFolders?.length) return;
+    try {
+      const found = await vscode.workspace.findFiles(RECENT_GLOB, RECENT_EXCLUDE, 2000);
+      const open = new Set(vscode.workspace.textDocuments.map((d) => d.uri.toString()));
+      const stats = await Promise.all(
+        found
+          .filter((u) => !open.has(u.toString()))
+          .map(async (uri) => {
+            const st = await vscode.workspace.fs.stat(uri).then(
+              (s) => s,
+              () => null,
+            );
+            return st && st.size <= RECENT_BYTES / 4 ? { uri, mtime: st.mtime } : null;
+          }),
+      );
+      const picked = stats
+        .filter((s): s is { uri: vscode.Uri; mtime: number } => s !== null)
+        .sort((a, b) => b.mtime - a.mtime)
+        .slice(0, n)
+        .reverse(); // the most recent last, so the engine keeps it longest
+      const decoder = new TextDecoder();
+      for (const { uri } of picked) {
+        if (!this.ready) return;
+        const text = decoder.decode(await vscode.workspace.fs.readFile(uri));
+        if (text.includes('\u0000')) continue; // binary after all
+        await this.client.remember(uri.toString(), text);
+      }
+      this.log.debug(`recall: ${picked.length} recently modified workspace files`);
+    } catch (e) {
+      this.log.warn(`recall: could not read recent workspace files: ${(e as Error).message}`);
+    }
   }
 
   private wants(doc: vscode.TextDocument): boolean {

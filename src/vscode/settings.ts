@@ -32,6 +32,8 @@ export interface Settings {
   modelsPath: string[];
   recall: boolean;
   'recall.openEditors': boolean;
+  /** Recently edited workspace files recall reads (0: none). */
+  'recall.recentFiles': number;
 }
 
 export const DEFAULTS: Settings = {
@@ -50,6 +52,7 @@ export const DEFAULTS: Settings = {
   modelsPath: [],
   recall: true,
   'recall.openEditors': true,
+  'recall.recentFiles': 20,
 };
 
 export interface Normalised {
@@ -112,6 +115,7 @@ export function normalise(get: Get): Normalised {
   pick('multiline', bool(get('multiline')));
   pick('recall', bool(get('recall')));
   pick('recall.openEditors', bool(get('recall.openEditors')));
+  pick('recall.recentFiles', int(get('recall.recentFiles'), 0, 100));
   pick('maxLines', int(get('maxLines'), 1, 100));
   pick('debounceMs', int(get('debounceMs'), 0, 2000));
   pick('maxTokens', int(get('maxTokens'), 1, 512));

@@ -81,6 +81,16 @@ export class EngineClient {
     return this.call('close', { kind: 'close', uri });
   }
 
+  /** A recently edited file that is not open, for recall (the engine bounds how many it keeps). */
+  remember(uri: string, text: string): Promise<null> {
+    return this.call('remember', { kind: 'remember', uri, text });
+  }
+
+  /** The file was deleted: recall forgets it. */
+  forget(uri: string): Promise<null> {
+    return this.call('forget', { kind: 'forget', uri });
+  }
+
   cursor(uri: string, offset: number): Promise<null> {
     return this.call('cursor', { kind: 'cursor', uri, offset });
   }

@@ -63,6 +63,12 @@ async function handle(msg: Envelope): Promise<unknown> {
     case 'close':
       engine?.close(msg.uri);
       return null;
+    case 'remember':
+      engine?.remember(msg.uri, msg.text);
+      return null;
+    case 'forget':
+      engine?.forget(msg.uri);
+      return null;
     case 'cursor':
       engine?.setCursor(msg.uri, msg.offset);
       return null;

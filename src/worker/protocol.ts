@@ -46,6 +46,8 @@ export type Request =
   | { kind: 'open'; uri: string; text: string; languageId?: string }
   | { kind: 'edit'; uri: string; edits: TokenEdit[] }
   | { kind: 'close'; uri: string }
+  | { kind: 'remember'; uri: string; text: string }
+  | { kind: 'forget'; uri: string }
   | { kind: 'cursor'; uri: string; offset: number }
   | { kind: 'complete'; uri: string; offset: number; options: Partial<CompleteOptions> }
   | { kind: 'encode'; uri: string; offset?: number }
@@ -73,6 +75,8 @@ export type Responses = {
   open: null;
   edit: null;
   close: null;
+  remember: null;
+  forget: null;
   cursor: null;
   complete: CompletionResult;
   encode: null;

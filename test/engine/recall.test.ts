@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { copyRule, DEFAULT_RECALL_OPTIONS, RecallMatcher, softmax } from '../../src/engine/recall';
 
 const uniform = (v: number) => new Float32Array(v).fill(1 / v);
-const opts = { ...DEFAULT_RECALL_OPTIONS, maxOrder: 4, kappa: 1 };
+const opts = { ...DEFAULT_RECALL_OPTIONS, maxOrder: 4, kappa: 1, orderDecay: 1 };
 
 test('the mixture is nested from order 1 up: λ = c / (c + κ) at each order', () => {
   //          0  1  2  3  4  5  6  7
@@ -22,6 +22,28 @@ test('the mixture is nested from order 1 up: λ = c / (c + κ) at each order', (
   assert.ok(Math.abs(p[0] - expect(0)) < 1e-6);
   const sum = p.reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(sum - 1) < 1e-5, `sums to ${sum}`);
+});
+
+test('κ shrinks with the order (γ); recent files are mixed in before the document, which has the final say', () => {
+  const o = { ...opts, orderDecay: 0.5, kappaFar: 4, orderDecayFar: 1 };
+  const m = new RecallMatcher([{ ids: [1, 2, 3] }, { ids: [1, 2, 4], distance: 2 }], [1, 2], o);
+  const p = uniform(10);
+  m.mix(p);
+  // far (κ 4 at both orders): 4 -> (1 + 4·0.1)/5 = 0.28 -> (1 + 4·0.28)/5 = 0.424, others 0.064
+  // document (κ 1, then 0.5): 3 -> (1 + 0.064)/2 = 0.532 -> (1 + 0.5·0.532)/1.5 = 0.844
+  const near = (a: number, b: number) => Math.abs(a - b) < 1e-6;
+  assert.ok(near(p[3], 0.844), `p[3] = ${p[3]}`);
+  assert.ok(near(p[4], (0.5 * (0.424 / 2)) / 1.5), `p[4] = ${p[4]}`);
+  assert.ok(near(p[0], (0.5 * (0.064 / 2)) / 1.5), `p[0] = ${p[0]}`);
+  assert.ok(Math.abs(p.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+  // the same counts from the document itself would weigh more than from a recent file
+  const asDoc = new RecallMatcher([{ ids: [1, 2, 4] }], [1, 2], o);
+  const q = uniform(10);
+  asDoc.mix(q);
+  const far = new RecallMatcher([{ ids: [1, 2, 4], distance: 2 }], [1, 2], o);
+  const r = uniform(10);
+  far.mix(r);
+  assert.ok(q[4] > r[4] && r[4] > 0.1);
 });
 
 test('advancing keeps the occurrences that continue with the token, one longer', () => {

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Engine } from '../../src/engine/engine';
 import { DEFAULT_MODEL_ID, openEngine } from '../../src/engine/models';
+import { DEFAULT_RECALL_OPTIONS } from '../../src/engine/recall';
 import { ROOT } from './helpers';
 
 let engine: Engine;
@@ -45,6 +46,49 @@ test('an identifier used only in another open editor is completed from it', asyn
   );
   engine.close('file:///w/summary.ts');
   engine.close('file:///w/audit.ts');
+  engine.forget('file:///w/summary.ts'); // closing made it a recently edited file
+});
+
+test('a recently edited file that is not open is recalled from, a closed one too', async () => {
+  // The fitted constants make one recent file weak evidence (κ far 1024): the plumbing is tested with
+  // recent files weighed as the document is, so that one occurrence can decide.
+  const engine = await openEngine(
+    path.join(ROOT, 'models', DEFAULT_MODEL_ID),
+    {
+      threads: 1,
+    },
+    {
+      recall: {
+        ...DEFAULT_RECALL_OPTIONS,
+        kappaFar: DEFAULT_RECALL_OPTIONS.kappa,
+        orderDecayFar: DEFAULT_RECALL_OPTIONS.orderDecay,
+      },
+    },
+  );
+  const opts = { maxTokens: 24, timeBudgetMs: 60_000 };
+  engine.remember('file:///w/summary.ts', OTHER);
+  engine.open('file:///w/audit.ts', MAIN);
+  const r = await engine.complete('file:///w/audit.ts', MAIN.length, opts);
+  assert.equal(r.text, 'uteWidgetChecksum(items, { seed: 17 });');
+  const off = await engine.complete('file:///w/audit.ts', MAIN.length, {
+    ...opts,
+    recallRecentFiles: false,
+  });
+  assert.ok(!off.text?.startsWith('uteWidgetChecksum'), `without recent files: ${off.text}`);
+  engine.forget('file:///w/summary.ts');
+  const forgotten = await engine.complete('file:///w/audit.ts', MAIN.length, opts);
+  assert.equal(forgotten.text, off.text, 'a forgotten (deleted) file is not recalled from');
+  // an editor that closes leaves its text to recall
+  engine.open('file:///w/closed.ts', OTHER);
+  engine.close('file:///w/closed.ts');
+  assert.equal(engine.recentFiles, 1);
+  const closed = await engine.complete('file:///w/audit.ts', MAIN.length, opts);
+  assert.equal(closed.text, r.text);
+  engine.forget('file:///w/closed.ts');
+  engine.close('file:///w/audit.ts');
+  engine.forget('file:///w/audit.ts');
+  assert.equal(engine.recentFiles, 0);
+  await engine.dispose();
 });
 
 test('other file types are not recalled from', async () => {
@@ -57,6 +101,8 @@ test('other file types are not recalled from', async () => {
   assert.ok(!r.text?.startsWith('uteWidgetChecksum'), r.text ?? '');
   engine.close('file:///w/summary.py');
   engine.close('file:///w/audit.ts');
+  engine.forget('file:///w/summary.py');
+  engine.forget('file:///w/audit.ts');
 });
 
 test("a partial word is completed from the document's later lines", async () => {

@@ -9,7 +9,7 @@ import torch
 
 import data
 from corpus_io import read_split, write_split
-from evaluate import Evaluator, choose_cuts, edit_similarity, levenshtein, mulberry32
+from evaluate import Evaluator, choose_cuts, copy_rule, edit_similarity, levenshtein, mulberry32
 from export import export_model, load_checkpoint
 from tokenizer import CodeTokenizer, train as train_tokenizer
 from train import TrainConfig, fim_split, parse_args, train
@@ -176,6 +176,14 @@ def test_evaluator_protocol_matches_the_typescript_one(corpus, tmp_path):
         assert c["target"] == text[c["offset"] : line_end if line_end >= 0 else None] and c["target"].strip()
 
 
+def test_copy_rule_matches_the_typescript_one():
+    # the cases of test/engine/recall.test.ts's copy rule test
+    assert copy_rule("x = foo(a, b)\ny = 2\nz = foo(") == "a, b)"
+    assert copy_rule("abc\nxyz") == ""
+    assert copy_rule("ab\nq ab x\nab") == " x"
+    assert copy_rule("") == ""
+
+
 def test_evaluator_on_an_exported_model(corpus, tmp_path):
     from tiny import tiny_model
 
@@ -186,6 +194,14 @@ def test_evaluator_on_an_exported_model(corpus, tmp_path):
     recs = list(read_split(corpus / "test.jsonl.xz"))[:4]
     res = ev.bpb(recs, 2000)
     assert res["bpb"] > 0 and set(res["bpb_by_language"]) <= {"py", "ts", "js"}
+    # recall: a file that repeats itself loses bits to the mixture; alone is bpb's own figure
+    twice = [dict(r, text=r["text"] * 3) for r in recs[:2]]
+    rec = ev.bpb_recall(twice, 96)
+    assert rec["recall_bpb_with"] < 0.8 * rec["recall_bpb_alone"]
+    assert rec["recall_bpb_alone"] == pytest.approx(ev.bpb([dict(r, text=tok.decode(tok.encode(r["text"])[:96])) for r in twice], 96)["bpb"], abs=2e-3)
+    names, texts = [r["path"] for r in recs], [r["text"] for r in recs]
+    assert set(ev.lines(names, texts, 4, 0, recall=True)) == {"recall_line_exact_match", "recall_line_edit_similarity"}
+    assert ev.copy_lines(names, texts, 4, 0)["copy_line_exact_match"] >= 0
     # bits per byte from the all-positions graph equals the step-by-step next-token loss
     ids = tok.encode(recs[0]["text"])[:20]
     nats = ev.token_nats(ids)
