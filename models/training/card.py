@@ -40,6 +40,21 @@ def quality_table(mans: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def recall_table(mans: list[dict]) -> str:
+    """Line completion and bits/byte with and without recall (evaluate.py; the same cuts per model)."""
+    rows = ["| model | line EM: alone / recall / copy rule | edit sim: alone / recall / copy rule | bits/byte, first 1024 tokens: alone / recall |",
+            "|---|---|---|---|"]
+    for m in mans:
+        x = m["metrics"]
+        if "recall_line_exact_match" not in x:
+            continue
+        change = (x["recall_bpb_with"] / x["recall_bpb_alone"] - 1) * 100 if x.get("recall_bpb_alone") else None
+        rows.append(f'| {m["id"]} | {fmt(x.get("line_exact_match"), 1)} / **{fmt(x.get("recall_line_exact_match"), 1)}** / {fmt(x.get("copy_line_exact_match"), 1)} | '
+                    f'{fmt(x.get("line_edit_similarity"), 1)} / **{fmt(x.get("recall_line_edit_similarity"), 1)}** / {fmt(x.get("copy_line_edit_similarity"), 1)} | '
+                    f'{fmt(x.get("recall_bpb_alone"))} / **{fmt(x.get("recall_bpb_with"))}** ({fmt(change, 1)}%) |')
+    return "\n".join(rows)
+
+
 def latency_table(bench: dict) -> str:
     ctx = bench["contexts"]
     head = "| model | variant | " + " | ".join(f"ms/token @{c}" for c in ctx) + f" | {ctx[-1]}/{ctx[0]} | 16-token suggestion @{ctx[0]} / @{ctx[-1]} (ms) | prefill tok/s | state @{ctx[-1]} |"
@@ -134,6 +149,8 @@ def main(argv=None) -> int:
         text = replace(text, "training", training_table(shipped + manifests(args.ablation)))
         if "<!-- card:runs -->" in text:
             text = replace(text, "runs", runs_table(shipped))
+        if "<!-- card:recall -->" in text:
+            text = replace(text, "recall", recall_table(shipped))
         bench = json.loads(args.bench.read_text()) if args.bench else None
         ablation_bench = json.loads(args.ablation_bench.read_text()) if args.ablation_bench else None
         benches = [b for b in (bench, ablation_bench) if b]

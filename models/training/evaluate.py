@@ -344,6 +344,7 @@ def main(argv=None) -> int:
     ap.add_argument("--export-sample", type=Path, help="write sampled test-split files into this folder and stop")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--recall-files", type=int, default=40, help="files for bits/byte with recall (first 1024 tokens each)")
+    ap.add_argument("--recall-only", action="store_true", help="only the recall figures (line EM with recall, copy rule, bits/byte)")
     ap.add_argument("--update-manifest", action="store_true", help="store the figures in the model's manifest.json")
     args = ap.parse_args(argv)
     try:
@@ -368,16 +369,17 @@ def main(argv=None) -> int:
             return 0
         recs = sample_records(args.corpus, args.split, args.files, args.long_files, ev.tok, args.seed)
         t0 = time.time()
-        res = {"eval_split": args.split, "eval_files": len(recs)}
-        res.update(ev.bpb(recs, args.max_tokens))
-        res.update(ev.middle(recs, args.seed, 60))
+        res = {} if args.recall_only else {"eval_split": args.split, "eval_files": len(recs)}
         line_recs = [r for r in recs if len(r["text"]) < 200_000]
         names, texts = [r["path"] for r in line_recs], [r["text"] for r in line_recs]
-        res.update(ev.lines(names, texts, args.cuts, args.seed))
+        if not args.recall_only:
+            res.update(ev.bpb(recs, args.max_tokens))
+            res.update(ev.middle(recs, args.seed, 60))
+            res.update(ev.lines(names, texts, args.cuts, args.seed))
         res.update(ev.lines(names, texts, args.cuts, args.seed, recall=True))
         res.update(ev.copy_lines(names, texts, args.cuts, args.seed))
         res.update(ev.bpb_recall(recs[: args.recall_files]))
-        agreement = ev.int8_agreement(recs[:4], 400)
+        agreement = None if args.recall_only else ev.int8_agreement(recs[:4], 400)
         if agreement is not None:
             res["int8_next_token_agreement"] = agreement
         res["eval_seconds"] = round(time.time() - t0)

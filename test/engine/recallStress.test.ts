@@ -48,6 +48,8 @@ test('200 open editors of one language: a suggestion still comes, recalled from 
   assert.ok(r.text?.startsWith('idate[]'), r.text ?? '(none)');
   assert.notEqual(r.origin, 'model');
   for (const uri of [...uris, main]) engine.close(uri);
+  assert.equal(engine.recentFiles, 20, 'closed editors become recent files, 20 at most');
+  for (const uri of [...uris, main]) engine.forget(uri);
 });
 
 test('after 1,000 random edits a suggestion is the one a fresh copy of the text gets', async () => {
@@ -67,6 +69,7 @@ test('after 1,000 random edits a suggestion is the one a fresh copy of the text 
   const cursor = text.lastIndexOf('\n', text.length - 200);
   const edited = await engine.complete(uri, cursor, ask);
   engine.close(uri);
+  engine.forget(uri); // else the closed copy would be a recent file the fresh one recalls from
   engine.open('file:///w/fresh.ts', text);
   const fresh = await engine.complete('file:///w/fresh.ts', cursor, ask);
   engine.close('file:///w/fresh.ts');
