@@ -82,6 +82,8 @@ export interface Generated {
   runs: number;
   /** Tokens accepted from copy drafts without a run of their own. */
   drafted: number;
+  /** p.now() when the first token past the healed text was chosen (null: none was). */
+  firstTextAt: number | null;
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -114,6 +116,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   let byRecall = 0; // tokens recall proposed (whether or not the model agreed)
   let runs = 0;
   let drafted = 0;
+  let firstTextAt: number | null = null;
   // Drafts need recall to propose and greedy picks to verify against.
   let drafter = p.recall && p.sampling.temperature <= 0 ? p.draft : undefined;
   let pending: PendingDraft | null = null;
@@ -146,6 +149,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     }
     ids.push(id);
     p.recall?.advance(id);
+    const hadText = bytes !== '';
     const tb = p.tokenBytes[id];
     if (remaining !== '') {
       if (tb.length >= remaining.length) {
@@ -157,6 +161,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     } else {
       bytes += tb;
     }
+    if (!hadText && bytes !== '') firstTextAt ??= p.now();
     if (remaining === '' && bytes !== '') {
       kept = checkStop(bytesToText(bytes), p.rules);
       if (kept !== null) {
@@ -217,5 +222,14 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   p.release?.(result.state);
   const text = kept ?? bytesToText(bytes);
   const origin: Origin = byRecall === 0 ? 'model' : byModel === 0 ? 'recall' : 'both';
-  return { text: remaining === '' ? text : '', ids, stop, stepMs, origin, runs, drafted };
+  return {
+    text: remaining === '' ? text : '',
+    ids,
+    stop,
+    stepMs,
+    origin,
+    runs,
+    drafted,
+    firstTextAt,
+  };
 }

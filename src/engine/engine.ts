@@ -105,6 +105,7 @@ export interface CompletionResult {
   /** Model runs after the prompt's, and the tokens copy drafts gave without a run of their own. */
   runs: number;
   drafted: number;
+  /** prefillMs: the state at the cursor; firstTokenMs: the first suggestion character decided. */
   timings: { totalMs: number; prefillMs: number; firstTokenMs: number; stepMs: number[] };
 }
 
@@ -361,7 +362,7 @@ export class Engine {
       timings: {
         totalMs: now() - t0,
         prefillMs,
-        firstTokenMs: prefillMs,
+        firstTokenMs: (gen.firstTextAt ?? now()) - t0,
         stepMs: gen.stepMs,
       },
     };

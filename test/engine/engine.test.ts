@@ -171,3 +171,14 @@ test('100 open documents stay within the memory budget', async () => {
   assert.equal(engine.stats().documents, 99);
   await engine.dispose();
 });
+
+test('timings: the first suggestion character is decided after the prefill, before the end', async () => {
+  const engine = await tinyEngine('linear', SMALL);
+  engine.open('t', SOURCE);
+  for (const offset of [100, 2000, SOURCE.length]) {
+    const r = await engine.complete('t', offset, { maxTokens: 6 });
+    const { prefillMs, firstTokenMs, totalMs } = r.timings;
+    assert.ok(prefillMs <= firstTokenMs && firstTokenMs <= totalMs, JSON.stringify(r.timings));
+  }
+  await engine.dispose();
+});
