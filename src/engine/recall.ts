@@ -189,11 +189,17 @@ export class RecallMatcher {
       if (group) group.push(c);
       else byDistance.set(d, [c]);
     }
+    const o = this.options;
+    if (byDistance.size === 1) {
+      const [[d, cands]] = byDistance;
+      return d < 2
+        ? this.level(cands, o.kappa, o.orderDecay)
+        : this.level(cands, o.kappaFar, o.orderDecayFar);
+    }
     let scale = 1;
     let add = new Map<number, number>();
     let vote = NO_VOTE;
     for (const d of [...byDistance.keys()].sort((x, y) => y - x)) {
-      const o = this.options;
       const level =
         d < 2
           ? this.level(byDistance.get(d)!, o.kappa, o.orderDecay)
