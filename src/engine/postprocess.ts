@@ -19,9 +19,12 @@ export function dropBlank(text: string): string | null {
   return text.trim() === '' ? null : text;
 }
 
-/** Trailing blank lines and the whitespace ending the last line only move the cursor. */
+/**
+ * Spaces and tabs ending any line, and trailing blank lines, are invisible noise (and linters flag
+ * them); leading indentation is kept. The `m` flag also ends a line before `\r`.
+ */
 export function trimTrailing(text: string): string {
-  return text.replace(/\s+$/, '');
+  return text.replace(/[ \t]+$/gm, '').replace(/\s+$/, '');
 }
 
 /**

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   autoClosedSpan,
+  detectIndent,
+  dropBlank,
   matchIndentation,
   postprocess,
   stopRepetition,
@@ -53,10 +55,74 @@ test('autoClosedSpan: nothing to cover', () => {
   assert.equal(autoClosedSpan('a\n)', ')'), 0);
 });
 
-test('trimTrailing: spaces at the end of any trailing line go, inner lines are kept', () => {
+test('trimTrailing: trailing blank lines and the spaces ending the last line go', () => {
   assert.equal(trimTrailing('foo()  \n'), 'foo()');
-  assert.equal(trimTrailing('a \nb\t\n\n'), 'a \nb');
+  assert.equal(trimTrailing('a \nb\t\n\n'), 'a\nb');
   assert.equal(trimTrailing('x'), 'x');
+});
+
+test('trimTrailing: spaces and tabs ending inner lines go too, indentation stays (issue 14)', () => {
+  // the bug: only the end of the whole text was trimmed, so "foo()  " kept its two spaces
+  assert.equal(trimTrailing('foo()  \nbar'), 'foo()\nbar');
+  assert.equal(trimTrailing('if x:\t\n    y = 1 \n\tz'), 'if x:\n    y = 1\n\tz');
+  // a whitespace-only inner line becomes empty; CRLF line ends keep their \r
+  assert.equal(trimTrailing('a\n    \n  b'), 'a\n\n  b');
+  assert.equal(trimTrailing('a \r\n  b'), 'a\r\n  b');
+});
+
+test('dropBlank: a whitespace-only suggestion shows nothing', () => {
+  assert.equal(dropBlank(' \n\t'), null);
+  assert.equal(dropBlank(' x'), ' x');
+});
+
+test('stopRepetition: a repeated line cuts everything after it; short or inner runs stay', () => {
+  // the cut is at the first back-to-back repeat, so what follows the loop goes too
+  assert.equal(stopRepetition('a()\na()\nb()'), 'a()');
+  // the same line, not back to back, is no loop
+  assert.equal(stopRepetition('a()\nb()\na()'), 'a()\nb()\na()');
+  // runs shorter than 4 characters, or repeated only twice, or not at the end of the line stay
+  assert.equal(stopRepetition('x = 000000'), 'x = 000000');
+  assert.equal(stopRepetition('.foo.foo'), '.foo.foo');
+  assert.equal(stopRepetition('.foo.foo.foo;'), '.foo.foo.foo;');
+});
+
+test('trimLineSuffix: closers after the cursor are not written twice', () => {
+  // `if (|) {`: the suffix is more than auto-closed text, so the suggestion's own ")" goes
+  assert.equal(trimLineSuffix('x > 0)', ') {'), 'x > 0');
+  // a closer the suggestion opens itself stays
+  assert.equal(trimLineSuffix('f(x)', ') {'), 'f(x)');
+  // the suffix alone is not trimmed to nothing, and multi-line suggestions are left alone
+  assert.equal(trimLineSuffix('+ 1', ' + 1'), '+ 1');
+  assert.equal(trimLineSuffix('x + 1\ny + 1', ' + 1'), 'x + 1\ny + 1');
+});
+
+test('trimFollowingLines: only a tail that is the start of the following code is cut', () => {
+  // blank lines do not count when matching
+  assert.equal(
+    trimFollowingLines('x = 1\n\n  return x\n}', ['', '  return x', '}', 'f()']),
+    'x = 1',
+  );
+  // the first line is never cut: it completes the cursor's line
+  assert.equal(trimFollowingLines('  return x\n}', ['  return x', '}']), '  return x\n}');
+  // a tail that runs past the following lines is new code
+  assert.equal(trimFollowingLines('x = 1\n  return x\n}', ['  return x']), 'x = 1\n  return x\n}');
+});
+
+test("matchIndentation: the file's unit wins, the first line is never touched", () => {
+  assert.equal(matchIndentation('\tx\n\t\ty', '  '), '\tx\n    y');
+  // spaces to tabs counts columns: 6 spaces are one tab and 2 spaces, "  \t" is one tab
+  assert.equal(matchIndentation('a\n      b\n  \tc', '\t'), 'a\n\t  b\n\tc');
+  // indentation already in the file's style is left as is
+  assert.equal(matchIndentation('a\n\t\tb', '\t'), 'a\n\t\tb');
+});
+
+test('detectIndent: tabs or the most common step between indented lines', () => {
+  assert.equal(detectIndent('a\n\tb\n\t\tc\n\td'), '\t');
+  assert.equal(detectIndent('a\n  b\n    c\n  d\ne'), '  ');
+  // a stray tab line does not outvote spaces
+  assert.equal(detectIndent('a\n  b\n    c\n\td'), '  ');
+  // nothing indented: 4 spaces
+  assert.equal(detectIndent('a\nb'), '    ');
 });
 
 test('stopRepetition: loops are cut once', () => {
@@ -83,4 +149,16 @@ test('matchIndentation and postprocess', () => {
     'foo()',
   );
   assert.equal(postprocess('   \n', { lineSuffix: '', nextLines: [], indentUnit: '  ' }), null);
+});
+
+test('postprocess: the rules run in order on one suggestion', () => {
+  const ctx = { lineSuffix: '', nextLines: ['}'], indentUnit: '  ' };
+  // the closing brace already below dropped, tabs made spaces, trailing spaces gone
+  assert.equal(postprocess('if (a) {  \n\tb();\n}', ctx), 'if (a) {\n  b();');
+  // a loop cut before the rest is looked at
+  assert.equal(postprocess('b();\nb();\nb();\n}', ctx), 'b();');
+  assert.equal(postprocess('y\n}', ctx), 'y');
+  assert.equal(postprocess('\n}', ctx), null);
+  // `if (|) {`: the ")" the line already has is not written again
+  assert.equal(postprocess('x > 0)', { ...ctx, lineSuffix: ') {' }), 'x > 0');
 });
