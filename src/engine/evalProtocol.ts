@@ -31,7 +31,8 @@ export function listSourceFiles(dir: string): string[] {
     }
   };
   walk(dir);
-  return out;
+  // Sorted by the whole path, as evaluate.py's list_dir does: "utils.py" before "utils/a.py" ('.' < '/').
+  return out.sort();
 }
 
 export interface Cut {
