@@ -4,6 +4,7 @@ import { warmUp } from './bench';
 import { type DraftRunner, generate, yieldToEvents, type Origin, type StopReason } from './decode';
 import type { TokenEdit } from './documentTokens';
 import { DocumentState, type PositionedState } from './documentState';
+import { DEFAULT_TIME_BUDGET_MS } from './defaults';
 import { headerLanguage, headerText } from './languageHeader';
 import { DEFAULT_RECENT_FILES, RecentFiles, type RecentFilesLimits } from './recentFiles';
 import { Priority, PriorityMutex } from './mutex';
@@ -78,7 +79,7 @@ export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
   multiline: false,
   maxLines: 8,
   maxTokens: 48,
-  timeBudgetMs: 2000,
+  timeBudgetMs: DEFAULT_TIME_BUDGET_MS,
   sampling: GREEDY,
   tabSize: 4,
   recall: true,

@@ -7,8 +7,7 @@ import type { RuntimeOptions } from './runtime';
 import { ScheduledModel } from './scheduler';
 import { BpeTokenizer } from './tokenizer';
 
-/** The shipped model the CLI and the extension use unless told otherwise. */
-export const DEFAULT_MODEL_ID = 'linea-deltanet';
+export { DEFAULT_MODEL_ID } from './defaults';
 
 /** Resolves a model id (searched in `roots`) or a path to a model folder. */
 export function resolveModel(idOrPath: string, roots: string[]): string {

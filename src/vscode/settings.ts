@@ -1,16 +1,9 @@
 // Linea's settings, normalised into types. Pure (no `vscode` import) so it is unit-tested in Node.
 // Adding a setting: schema in package.json -> field here -> normalise() -> its use (and the README table).
 
-export const VARIANT_CHOICES = [
-  'auto',
-  'linear',
-  'decay',
-  'deltanet',
-  'hybrid',
-  'softmax',
-  'luna',
-  'sparse',
-] as const;
+import { DEFAULT_MODEL_ID, DEFAULT_TIME_BUDGET_MS, VARIANTS } from '../engine/defaults';
+
+export const VARIANT_CHOICES = ['auto', ...VARIANTS] as const;
 export type VariantChoice = (typeof VARIANT_CHOICES)[number];
 export const BACKENDS = ['auto', 'webgpu', 'wasm'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -39,7 +32,7 @@ export interface Settings {
 export const DEFAULTS: Settings = {
   enable: true,
   languages: { '*': true, plaintext: false, markdown: false, scminput: false },
-  model: 'linea-deltanet',
+  model: DEFAULT_MODEL_ID,
   variant: 'auto',
   backend: 'auto',
   threads: 0,
@@ -47,7 +40,7 @@ export const DEFAULTS: Settings = {
   maxLines: 8,
   debounceMs: 60,
   maxTokens: 48,
-  timeBudgetMs: 1500,
+  timeBudgetMs: DEFAULT_TIME_BUDGET_MS,
   memoryBudgetMB: 256,
   modelsPath: [],
   recall: true,

@@ -6,7 +6,7 @@ import { openEngine } from '../../src/engine/models';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-export const VARIANTS = ['linear', 'decay', 'deltanet', 'hybrid', 'softmax', 'luna', 'sparse'];
+export { VARIANTS } from '../../src/engine/defaults';
 
 export function fixtureFolder(variant: string): string {
   return path.join(FIXTURES, 'models', `tiny-${variant}`);
