@@ -27,7 +27,11 @@ const common = {
   external: ['vscode'],
   logLevel: 'warning',
   // onnxruntime-web's Node build calls createRequire(import.meta.url), which CommonJS lacks.
-  define: { 'import.meta.url': '__linea_import_meta_url' },
+  define: {
+    'import.meta.url': '__linea_import_meta_url',
+    // test-only requests (the worker's "crash") are compiled out of the production bundle
+    'globalThis.__LINEA_TEST_HOOKS__': String(!production),
+  },
   banner: { js: "const __linea_import_meta_url = require('url').pathToFileURL(__filename).href;" },
 };
 

@@ -137,8 +137,22 @@ export class EngineHost implements vscode.Disposable {
       prev.threads !== next.threads ||
       prev.memoryBudgetMB !== next.memoryBudgetMB ||
       prev.modelsPath.join('\n') !== next.modelsPath.join('\n');
-    if (!next.enable) this.setStatus({ kind: 'disabled' });
+    if (!next.enable) this.disable();
     else if (reload || this._status.kind === 'disabled') void this.load();
+  }
+
+  /** Linea was turned off: the worker frees the model and the documents' states. */
+  private disable(): void {
+    this.setStatus({ kind: 'disabled' });
+    if (!this.loadedFolder) return;
+    this.loadedFolder = null;
+    this.synced.clear();
+    this.loading = this.loading.then(() =>
+      this.client.unload().then(
+        () => this.log.info('model unloaded (linea.enable is off)'),
+        (e: Error) => this.log.warn(`unload: ${e.message}`),
+      ),
+    );
   }
 
   /** Loads (or switches to) the configured model; failures become the error status, never a throw. */

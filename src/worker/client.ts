@@ -112,7 +112,13 @@ export class EngineClient {
     return this.call('compare', { kind: 'compare', params });
   }
 
-  /** For tests: makes the worker exit as a crash would. */
+  /** Frees the model and every document in the worker (Linea was turned off); load() starts again. */
+  async unload(): Promise<null> {
+    this.lastLoad = null; // a restarted worker must not load it back
+    return this.call('unload', { kind: 'unload' });
+  }
+
+  /** For tests: makes the worker exit as a crash would (the production bundle refuses it). */
   crashForTest(): Promise<null> {
     return this.call('crash', { kind: 'crash' });
   }

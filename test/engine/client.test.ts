@@ -1,6 +1,7 @@
 // The worker client: requests go to a real worker running the engine; a crashed worker is restarted,
 // the model and documents are restored, and the request in flight is retried once.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { EngineClient } from '../../src/worker/client';
@@ -53,7 +54,19 @@ test('completions run in the worker, and survive a worker crash', async () => {
 
     // Errors in the worker come back as errors that name the problem.
     await assert.rejects(client.complete('nope', 0, {}), /document nope is not open/);
+
+    // Unload frees the model and its documents; a later load starts over.
+    await client.unload();
+    await assert.rejects(client.complete('doc', TEXT.length, {}), /no model is loaded/);
   } finally {
     await client.dispose();
   }
+});
+
+test('the production worker bundle has no test hooks', (t) => {
+  const bundle = path.resolve(__dirname, '../../../dist/worker.js');
+  if (!existsSync(bundle)) return t.skip('dist/worker.js is not built (npm run build)');
+  const code = readFileSync(bundle, 'utf8');
+  assert.ok(code.includes('no model is loaded'), 'this is the worker bundle');
+  assert.ok(!code.includes('exit(70)'), 'the crash hook was compiled in');
 });
