@@ -247,7 +247,8 @@ class Evaluator:
         if recall:
             after_ids = self.tok.encode(after_text)
             n = len(prefix_ids)
-            matcher = RecallMatcher([Source(prefix_ids + after_ids, skip_from=n, skip_to=n)], prefix_ids[-16:], RecallOptions())
+            # position n (the first token after the cut) would be predicted by the cursor's own context
+            matcher = RecallMatcher([Source(prefix_ids + after_ids, skip_from=n, skip_to=n + 1)], prefix_ids[-16:], RecallOptions())
         for _ in range(max_new):
             scores = logits[: self.tok.bpe_size + 1].astype(np.float64)
             if matcher:
