@@ -203,7 +203,7 @@ def test_evaluator_on_an_exported_model(corpus, tmp_path):
     assert set(ev.lines(names, texts, 4, 0, recall=True)) == {"recall_line_exact_match", "recall_line_edit_similarity"}
     assert ev.copy_lines(names, texts, 4, 0)["copy_line_exact_match"] >= 0
     # a line written before is copied (the random model alone would not), never the cursor's own next token
-    text = "total = add(a, b) * 2\nx = 1\ntotal = add(a, b) * 2\n"
+    text = "def f(a, b):\n    total = add(a, b) * 2\n    return total\n\n\ndef f(a, b):\n    total = add(a, b) * 2\n"
     cut = text.rindex(" add(")  # a pre-token boundary, as the protocol cuts
     assert ev.complete_line(text, cut, "py", recall=True)[0] == " add(a, b) * 2"
     # bits per byte from the all-positions graph equals the step-by-step next-token loss
