@@ -1,12 +1,12 @@
 // Linea's entry point: builds the components, registers them, and nothing else.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CompletionStats, type StatsSnapshot } from './engine/stats';
+import { CompletionStats, type StatsSnapshot } from './vscode/stats';
 import { registerCommands } from './vscode/commands';
 import { CompareView } from './vscode/compareView';
 import { LineaCompletionProvider } from './vscode/completionProvider';
 import { EngineHost } from './vscode/engineHost';
-import { installNetworkGuard } from './engine/networkGuard';
+import { installNetworkGuard } from './engine/runtime/networkGuard';
 import { normalise, type Settings } from './vscode/settings';
 import { LineaStatusBar } from './vscode/statusBar';
 

@@ -2,22 +2,22 @@
 // 16-token suggestion, prefill throughput, state size; then the typing and many-documents scenarios.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { median } from '../engine/numbers';
 import {
   measurePrefill,
-  median,
   sampleContext,
   toPoint,
-  warmUp,
   type ContextPoint,
   type ContextSamples,
-} from '../engine/bench';
+} from '../engine/runtime/measure';
+import { warmUp } from '../engine/runtime/warmUp';
 import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engine/models';
-import { CapturedStep } from '../engine/capture';
-import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime';
-import { DEFAULT_RECALL_OPTIONS, RecallMatcher, type RecallSource } from '../engine/recall';
-import { readManifest } from '../engine/manifest';
-import { BpeTokenizer } from '../engine/tokenizer';
-import { installWebGpu, type GpuInfo, type WebGpuOptions } from '../engine/webgpu';
+import { CapturedStep } from '../engine/runtime/capture';
+import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime/runtime';
+import { DEFAULT_RECALL_OPTIONS, RecallMatcher, type RecallSource } from '../engine/core/recall';
+import { readManifest } from '../engine/runtime/manifest';
+import { BpeTokenizer } from '../engine/core/tokenizer';
+import { installWebGpu, type GpuInfo, type WebGpuOptions } from '../engine/runtime/webgpu';
 import { intFlag, listFlag, parseArgs, UsageError } from './args';
 import { backendOptions, modelRoots, repoRoot, wasmPaths } from './main';
 

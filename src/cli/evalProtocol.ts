@@ -4,8 +4,8 @@
 // of that line. Exact match compares stripped strings; edit similarity is 100 * (1 - lev / max len).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { seededRandom } from './sampling';
-import type { BpeTokenizer } from './tokenizer';
+import { seededRandom } from '../engine/core/sampling';
+import type { BpeTokenizer } from '../engine/core/tokenizer';
 
 export const EVAL_EXTENSIONS = [
   '.py',

@@ -2,21 +2,15 @@
 // post-processing), the same cuts and metrics as models/training/evaluate.py.
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { percentile } from '../engine/bench';
-import {
-  chooseCuts,
-  editSimilarity,
-  exactMatch,
-  listSourceFiles,
-  readTexts,
-} from '../engine/evalProtocol';
-import { headerLanguage, headerText } from '../engine/languageHeader';
+import { percentile } from '../engine/numbers';
+import { chooseCuts, editSimilarity, exactMatch, listSourceFiles, readTexts } from './evalProtocol';
+import { headerLanguage, headerText } from '../engine/core/languageHeader';
 import { DEFAULT_MODEL_ID, openEngine, resolveModel } from '../engine/models';
-import { readManifest } from '../engine/manifest';
-import { BpeTokenizer } from '../engine/tokenizer';
+import { readManifest } from '../engine/runtime/manifest';
+import { BpeTokenizer } from '../engine/core/tokenizer';
 import { EngineClient } from '../worker/client';
-import { DEFAULT_RECALL_OPTIONS, RecallMatcher, copyRule, softmax } from '../engine/recall';
-import { seededRandom } from '../engine/sampling';
+import { DEFAULT_RECALL_OPTIONS, RecallMatcher, copyRule, softmax } from '../engine/core/recall';
+import { seededRandom } from '../engine/core/sampling';
 import { chooseFirstLineCuts, familyOf, looksLike } from './languageCheck';
 import { intFlag, parseArgs, recallFlag, UsageError, type ParsedArgs } from './args';
 import { modelRoots, wasmPaths, workerPath } from './main';

@@ -5,9 +5,9 @@
 // A one-line fragment rarely parses on its own, so the check is lexical: markers that only one family
 // writes (Python vs JavaScript/TypeScript; TypeScript-only syntax in a .js file). A suggestion fails
 // when the other family's markers outnumber its own; one with no markers (`foo(bar)`) passes.
-import { seededRandom } from '../engine/sampling';
-import type { BpeTokenizer } from '../engine/tokenizer';
-import type { Cut } from '../engine/evalProtocol';
+import { seededRandom } from '../engine/core/sampling';
+import type { BpeTokenizer } from '../engine/core/tokenizer';
+import type { Cut } from './evalProtocol';
 
 export type Family = 'py' | 'js' | 'ts';
 

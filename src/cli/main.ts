@@ -2,9 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
-import type { RuntimeOptions } from '../engine/runtime';
-import { describePlan } from '../engine/session';
-import { installWebGpu, parseDawnFlags, type WebGpuOptions } from '../engine/webgpu';
+import type { RuntimeOptions } from '../engine/runtime/runtime';
+import { describePlan } from '../engine/core/session';
+import { installWebGpu, parseDawnFlags, type WebGpuOptions } from '../engine/runtime/webgpu';
 import { EngineClient } from '../worker/client';
 import { parseArgs, intFlag, recallFlag, UsageError } from './args';
 import { runBench } from './bench';

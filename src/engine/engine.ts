@@ -1,24 +1,30 @@
 // The completion engine: documents, their recurrent states, the encoder memory, and the path from
 // "text and a cursor" to "the text to suggest". Runs in plain Node (tests, CLI) and in the worker.
-import { warmUp } from './bench';
-import { type DraftRunner, generate, yieldToEvents, type Origin, type StopReason } from './decode';
-import type { TokenEdit } from './documentTokens';
-import { DocumentState, type PositionedState } from './documentState';
+import { warmUp } from './runtime/warmUp';
+import {
+  type DraftRunner,
+  generate,
+  yieldToEvents,
+  type Origin,
+  type StopReason,
+} from './core/decode';
+import type { TokenEdit } from './core/documentTokens';
+import { DocumentState, type PositionedState } from './core/documentState';
 import { DEFAULT_TIME_BUDGET_MS } from './defaults';
-import { headerLanguage, headerText } from './languageHeader';
-import { DEFAULT_RECENT_FILES, RecentFiles, type RecentFilesLimits } from './recentFiles';
-import { Priority, PriorityMutex } from './mutex';
-import { detectIndent, postprocess } from './postprocess';
+import { headerLanguage, headerText } from './core/languageHeader';
+import { DEFAULT_RECENT_FILES, RecentFiles, type RecentFilesLimits } from './core/recentFiles';
+import { Priority, PriorityMutex } from './core/mutex';
+import { detectIndent, postprocess } from './core/postprocess';
 import {
   DEFAULT_RECALL_OPTIONS,
   RecallMatcher,
   type RecallOptions,
   type RecallSource,
-} from './recall';
-import { GREEDY, type SamplingOptions } from './sampling';
-import type { DecoderState, EncoderMemory, ModelSession, StepResult } from './session';
-import { indentWidth } from './stops';
-import type { BpeTokenizer } from './tokenizer';
+} from './core/recall';
+import { GREEDY, type SamplingOptions } from './core/sampling';
+import type { DecoderState, EncoderMemory, ModelSession, StepResult } from './core/session';
+import { indentWidth } from './core/stops';
+import type { BpeTokenizer } from './core/tokenizer';
 
 export interface EngineOptions {
   /** K: a checkpoint every K stream tokens. */

@@ -2,10 +2,10 @@
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { Engine, type EngineOptions } from './engine';
-import { discoverModels, type ModelEntry } from './manifest';
-import type { RuntimeOptions } from './runtime';
-import { ScheduledModel } from './scheduler';
-import { BpeTokenizer } from './tokenizer';
+import { discoverModels, type ModelEntry } from './runtime/manifest';
+import type { RuntimeOptions } from './runtime/runtime';
+import { ScheduledModel } from './runtime/scheduler';
+import { BpeTokenizer } from './core/tokenizer';
 
 export { DEFAULT_MODEL_ID } from './defaults';
 

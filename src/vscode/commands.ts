@@ -1,6 +1,6 @@
 // The command palette entries (category "Linea"). Each command is a thin call into a component.
 import * as vscode from 'vscode';
-import type { CompletionStats, SuggestionOrigin } from '../engine/stats';
+import type { CompletionStats, SuggestionOrigin } from './stats';
 import type { CompareView } from './compareView';
 import type { EngineHost } from './engineHost';
 

@@ -2,15 +2,10 @@
 // debounce -> engine (cancelled with VS Code's token) -> item, with local statistics.
 import * as vscode from 'vscode';
 import type { CompletionResult } from '../engine/engine';
-import { autoClosedSpan } from '../engine/postprocess';
-import {
-  debounceDelay,
-  shouldComplete,
-  typeThrough,
-  type CachedSuggestion,
-} from '../engine/gating';
-import { median } from '../engine/bench';
-import type { CompletionStats, SuggestionOrigin } from '../engine/stats';
+import { autoClosedSpan } from '../engine/core/postprocess';
+import { debounceDelay, shouldComplete, typeThrough, type CachedSuggestion } from './gating';
+import { median } from '../engine/numbers';
+import type { CompletionStats, SuggestionOrigin } from './stats';
 import type { EngineHost } from './engineHost';
 import { languageEnabled, type Settings } from './settings';
 

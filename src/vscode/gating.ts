@@ -1,5 +1,5 @@
 // When to ask for a completion at all, and how long to wait first: pure policy, tested without an editor.
-import type { Origin } from './decode';
+import type { Origin } from '../engine/core/decode';
 
 /** Closing punctuation and quotes that may follow the cursor without blocking a suggestion. */
 const CLOSING = /^[\s)\]}>'"`;:,.]*$/;

@@ -1,6 +1,6 @@
 // Usage statistics kept on this machine only: suggestions shown, accepted, latency percentiles.
-import { percentile } from './bench';
-import type { Origin } from './decode';
+import { percentile } from '../engine/numbers';
+import type { Origin } from '../engine/core/decode';
 
 /** Where a suggestion came from. */
 export type SuggestionOrigin = Origin;

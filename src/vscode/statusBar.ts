@@ -1,7 +1,7 @@
 // The status bar item: model, variant, backend and last latency; a warning with the reason when the
 // model could not load (click opens the log).
 import * as vscode from 'vscode';
-import { describePlan } from '../engine/session';
+import { describePlan } from '../engine/core/session';
 import type { EngineStatus } from './engineHost';
 
 export class LineaStatusBar implements vscode.Disposable {

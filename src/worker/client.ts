@@ -1,9 +1,9 @@
 // The caller's side of the inference worker: typed requests, cancellation, and recovery when the
 // worker dies (it is restarted, the model and documents are restored, in-flight requests retried once).
 import { Worker } from 'node:worker_threads';
-import type { TokenEdit } from '../engine/documentTokens';
-import type { BackendReport } from '../engine/session';
-import { prepareDawnEnv } from '../engine/webgpu';
+import type { TokenEdit } from '../engine/core/documentTokens';
+import type { BackendReport } from '../engine/core/session';
+import { prepareDawnEnv } from '../engine/runtime/webgpu';
 import type { CompleteOptions, CompletionResult } from '../engine/engine';
 import type {
   CompareParams,

@@ -1,9 +1,9 @@
 // The comparison view's data: every installed variant on the current file.
 import * as path from 'node:path';
-import type { CompareParams, CompareRow } from '../worker/protocol';
-import { measureContext } from './bench';
-import type { Engine } from './engine';
-import { openEngine } from './models';
+import type { Engine } from '../engine/engine';
+import { openEngine } from '../engine/models';
+import { measureContext } from '../engine/runtime/measure';
+import type { CompareParams, CompareRow } from './protocol';
 
 export async function compareModels(params: CompareParams): Promise<CompareRow[]> {
   const rows: CompareRow[] = [];

@@ -2,11 +2,11 @@
 // tokenizing a 20 MB file or running the model never blocks the extension host's event loop.
 import { parentPort } from 'node:worker_threads';
 import type { Engine } from '../engine/engine';
-import { compareModels } from '../engine/compare';
+import { compareModels } from './compare';
 import { openEngine } from '../engine/models';
-import { installNetworkGuard } from '../engine/networkGuard';
-import { ScheduledModel } from '../engine/scheduler';
-import { answerProbe } from '../engine/webgpu';
+import { installNetworkGuard } from '../engine/runtime/networkGuard';
+import { ScheduledModel } from '../engine/runtime/scheduler';
+import { answerProbe } from '../engine/runtime/webgpu';
 import type { Envelope, LoadParams, ModelInfo, Reply, WorkerEvent } from './protocol';
 
 // Run as a process with --probe-webgpu: the crash-safe WebGPU check (see probeWebGpu).

@@ -1,9 +1,9 @@
 // Messages between the engine client (extension host, CLI) and the inference worker.
-import type { TokenEdit } from '../engine/documentTokens';
+import type { TokenEdit } from '../engine/core/documentTokens';
 import type { CompleteOptions, CompletionResult, EngineOptions } from '../engine/engine';
-import type { Manifest } from '../engine/manifest';
-import type { RuntimeOptions } from '../engine/runtime';
-import type { BackendReport } from '../engine/session';
+import type { Manifest } from '../engine/runtime/manifest';
+import type { RuntimeOptions } from '../engine/runtime/runtime';
+import type { BackendReport } from '../engine/core/session';
 
 export interface LoadParams {
   folder: string;

@@ -5,12 +5,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { type DraftRunner, type GenerateParams, generate } from '../../src/engine/decode';
+import { type DraftRunner, type GenerateParams, generate } from '../../src/engine/core/decode';
 import type { Engine } from '../../src/engine/engine';
 import { DEFAULT_MODEL_ID, openEngine } from '../../src/engine/models';
-import { RecallMatcher } from '../../src/engine/recall';
-import { GREEDY } from '../../src/engine/sampling';
-import type { DecoderState, StepResult } from '../../src/engine/session';
+import { RecallMatcher } from '../../src/engine/core/recall';
+import { GREEDY } from '../../src/engine/core/sampling';
+import type { DecoderState, StepResult } from '../../src/engine/core/session';
 import { ROOT } from './helpers';
 
 // A scripted "model" over a 6-token vocabulary: the next token is a fixed function of the last two,
@@ -132,7 +132,7 @@ before(async () => {
 after(() => engine.dispose());
 
 test('with the shipped default on real code: the same suggestions, fewer model runs', async (t) => {
-  const files = ['src/engine/recall.ts', 'models/training/train.py'];
+  const files = ['src/engine/core/recall.ts', 'models/training/train.py'];
   let runsOn = 0;
   let runsOff = 0;
   let drafted = 0;

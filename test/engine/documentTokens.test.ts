@@ -3,9 +3,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 
-import { DocumentTokens, TokenEdit } from '../../src/engine/documentTokens';
-import { seededRandom as rng } from '../../src/engine/sampling';
-import { BpeTokenizer } from '../../src/engine/tokenizer';
+import { DocumentTokens, TokenEdit } from '../../src/engine/core/documentTokens';
+import { seededRandom as rng } from '../../src/engine/core/sampling';
+import { BpeTokenizer } from '../../src/engine/core/tokenizer';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const tok = BpeTokenizer.load(path.join(ROOT, 'test/fixtures/tokenizer/tokenizer.json'));

@@ -7,13 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import {
-  chooseCuts,
-  editSimilarity,
-  listSourceFiles,
-  readTexts,
-} from '../../src/engine/evalProtocol';
-import { BpeTokenizer } from '../../src/engine/tokenizer';
+import { chooseCuts, editSimilarity, listSourceFiles, readTexts } from '../../src/cli/evalProtocol';
+import { BpeTokenizer } from '../../src/engine/core/tokenizer';
 import { FIXTURES, ROOT } from './helpers';
 
 const FILE = path.join(FIXTURES, 'eval-protocol.json');

@@ -3,9 +3,9 @@
 // break them; decoding must never pick one, and the suggestion starts after the healed bytes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type GenerateParams, generate } from '../../src/engine/decode';
-import { GREEDY, type SamplingOptions } from '../../src/engine/sampling';
-import type { DecoderState, StepResult } from '../../src/engine/session';
+import { type GenerateParams, generate } from '../../src/engine/core/decode';
+import { GREEDY, type SamplingOptions } from '../../src/engine/core/sampling';
+import type { DecoderState, StepResult } from '../../src/engine/core/session';
 
 const VOCAB = ['<eos>', 'x', 'r', 're', 'return', 'eturn', ' ', '\n', 'rx'];
 const id = (piece: string) => VOCAB.indexOf(piece);

@@ -42,4 +42,4 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-export { seededRandom as rng } from '../../src/engine/sampling';
+export { seededRandom as rng } from '../../src/engine/core/sampling';

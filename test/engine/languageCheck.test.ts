@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { chooseFirstLineCuts, familyOf, looksLike } from '../../src/cli/languageCheck';
-import { BpeTokenizer } from '../../src/engine/tokenizer';
+import { BpeTokenizer } from '../../src/engine/core/tokenizer';
 import { ROOT } from './helpers';
 
 test('suggestions in the other language fail, neutral and same-language ones pass', () => {

@@ -2,7 +2,7 @@
 // training; the header never moves the document's own positions (edits, exact states, window reads).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { headerLanguage, headerText } from '../../src/engine/languageHeader';
+import { headerLanguage, headerText } from '../../src/engine/core/languageHeader';
 import { maxAbsDiff, tinyEngine } from './helpers';
 
 const FORMAT = '<|{}|>';

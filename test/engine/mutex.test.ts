@@ -1,7 +1,7 @@
 // PriorityMutex: one holder at a time, waiting completions before encoder runs before background.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Priority, PriorityMutex } from '../../src/engine/mutex';
+import { Priority, PriorityMutex } from '../../src/engine/core/mutex';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 

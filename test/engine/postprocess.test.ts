@@ -11,7 +11,7 @@ import {
   trimFollowingLines,
   trimLineSuffix,
   trimTrailing,
-} from '../../src/engine/postprocess';
+} from '../../src/engine/core/postprocess';
 
 /** What the line reads after accepting `text` at `|` with the range autoClosedSpan gives. */
 function accept(line: string, text: string): string {

@@ -1,7 +1,12 @@
 // Exact recall: the matcher's candidates and mixture on hand-made token arrays, and the copy rule.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { copyRule, DEFAULT_RECALL_OPTIONS, RecallMatcher, softmax } from '../../src/engine/recall';
+import {
+  copyRule,
+  DEFAULT_RECALL_OPTIONS,
+  RecallMatcher,
+  softmax,
+} from '../../src/engine/core/recall';
 
 const uniform = (v: number) => new Float32Array(v).fill(1 / v);
 const opts = { ...DEFAULT_RECALL_OPTIONS, maxOrder: 4, kappa: 1, orderDecay: 1 };

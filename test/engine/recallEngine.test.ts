@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Engine } from '../../src/engine/engine';
 import { DEFAULT_MODEL_ID, openEngine } from '../../src/engine/models';
-import { DEFAULT_RECALL_OPTIONS } from '../../src/engine/recall';
+import { DEFAULT_RECALL_OPTIONS } from '../../src/engine/core/recall';
 import { ROOT } from './helpers';
 
 let engine: Engine;

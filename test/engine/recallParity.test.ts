@@ -6,7 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { DEFAULT_RECALL_OPTIONS, RecallMatcher, type RecallOptions } from '../../src/engine/recall';
+import {
+  DEFAULT_RECALL_OPTIONS,
+  RecallMatcher,
+  type RecallOptions,
+} from '../../src/engine/core/recall';
 import { FIXTURES, rng } from './helpers';
 
 const FILE = path.join(FIXTURES, 'recall-parity.json');

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Engine } from '../../src/engine/engine';
 import { DEFAULT_MODEL_ID, openEngine } from '../../src/engine/models';
-import { seededRandom } from '../../src/engine/sampling';
+import { seededRandom } from '../../src/engine/core/sampling';
 import { ROOT } from './helpers';
 
 let engine: Engine;
@@ -16,7 +16,7 @@ before(async () => {
 });
 after(() => engine.dispose());
 
-const CODE = readFileSync(path.join(ROOT, 'src', 'engine', 'recall.ts'), 'utf8');
+const CODE = readFileSync(path.join(ROOT, 'src', 'engine', 'core', 'recall.ts'), 'utf8');
 const ask = { maxTokens: 12, timeBudgetMs: 60_000 };
 
 test('a 2 MB file on one line (minified) completes within its time budget', async () => {

@@ -1,7 +1,7 @@
 // The recently edited files recall keeps: bounded by count and by text size, least recent out first.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RecentFiles } from '../../src/engine/recentFiles';
+import { RecentFiles } from '../../src/engine/core/recentFiles';
 
 test('recent files stay within their count and size, the least recent leaving first', () => {
   const recent = new RecentFiles({ maxFiles: 3, maxBytes: 100 });

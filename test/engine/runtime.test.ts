@@ -4,8 +4,8 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { ModelError } from '../../src/engine/manifest';
-import { OrtModel } from '../../src/engine/runtime';
+import { ModelError } from '../../src/engine/runtime/manifest';
+import { OrtModel } from '../../src/engine/runtime/runtime';
 import { expected, FIXTURES, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
 
 const TOL = 1e-4;

@@ -1,7 +1,12 @@
 // Choosing the next token: greedy, temperature, top-k, top-p, the allowed filter, the seeded PRNG.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { GREEDY, pickToken, seededRandom, type SamplingOptions } from '../../src/engine/sampling';
+import {
+  GREEDY,
+  pickToken,
+  seededRandom,
+  type SamplingOptions,
+} from '../../src/engine/core/sampling';
 
 const logits = (...v: number[]) => new Float32Array(v);
 /** Logits whose softmax at temperature 1 is exactly `probs`. */

@@ -1,7 +1,7 @@
 // Where a suggestion ends: the stop rules on text as it grows, token by token.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkStop, indentWidth, type StopRules } from '../../src/engine/stops';
+import { checkStop, indentWidth, type StopRules } from '../../src/engine/core/stops';
 
 const single: StopRules = { multiline: false, maxLines: 10, baseIndent: 0, tabSize: 4 };
 const block = (o: Partial<StopRules> = {}): StopRules => ({ ...single, multiline: true, ...o });

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
-import { seededRandom as rng } from '../../src/engine/sampling';
-import { BpeTokenizer } from '../../src/engine/tokenizer';
+import { seededRandom as rng } from '../../src/engine/core/sampling';
+import { BpeTokenizer } from '../../src/engine/core/tokenizer';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures');

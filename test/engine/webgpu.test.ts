@@ -2,8 +2,8 @@
 // adapter: Mesa's llvmpipe through Dawn's OpenGL ES backend (no GPU needed; speed means nothing).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CapturedStep } from '../../src/engine/capture';
-import { readManifest } from '../../src/engine/manifest';
+import { CapturedStep } from '../../src/engine/runtime/capture';
+import { readManifest } from '../../src/engine/runtime/manifest';
 import { openEngine } from '../../src/engine/models';
 import {
   isGpuState,
@@ -12,10 +12,10 @@ import {
   stateOnCpu,
   withBaselineWasm,
   type RuntimeOptions,
-} from '../../src/engine/runtime';
-import { ScheduledModel } from '../../src/engine/scheduler';
-import type { DecoderState } from '../../src/engine/session';
-import { installWebGpu } from '../../src/engine/webgpu';
+} from '../../src/engine/runtime/runtime';
+import { ScheduledModel } from '../../src/engine/runtime/scheduler';
+import type { DecoderState } from '../../src/engine/core/session';
+import { installWebGpu } from '../../src/engine/runtime/webgpu';
 import { expected, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
 
 export const SOFTWARE_GPU = { dawn: ['backend=opengles'] };

@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { openEngine } from '../../src/engine/models';
-import { webGpuDevice } from '../../src/engine/runtime';
-import { ScheduledModel, withinLimit } from '../../src/engine/scheduler';
-import type { BackendReport } from '../../src/engine/session';
-import { probeWebGpu } from '../../src/engine/webgpu';
+import { webGpuDevice } from '../../src/engine/runtime/runtime';
+import { ScheduledModel, withinLimit } from '../../src/engine/runtime/scheduler';
+import type { BackendReport } from '../../src/engine/core/session';
+import { probeWebGpu } from '../../src/engine/runtime/webgpu';
 import { expected, fixtureFolder, maxAbsDiff, ROOT } from './helpers';
 
 const WORKER = path.join(ROOT, 'out', 'src', 'worker', 'inferenceWorker.js');

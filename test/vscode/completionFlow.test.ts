@@ -1,7 +1,7 @@
 // Extension-host glue that needs no editor: gating, debounce, typing through, statistics.
 import assert from 'node:assert/strict';
-import { debounceDelay, shouldComplete, typeThrough } from '../../src/engine/gating';
-import { CompletionStats } from '../../src/engine/stats';
+import { debounceDelay, shouldComplete, typeThrough } from '../../src/vscode/gating';
+import { CompletionStats } from '../../src/vscode/stats';
 
 describe('gating', () => {
   it('completes at the end of a line or before closing punctuation only', () => {

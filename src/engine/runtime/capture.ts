@@ -6,7 +6,7 @@
 import type * as ort from 'onnxruntime-web';
 import type { Manifest } from './manifest';
 import { createSession, ortFor, OrtMemory, OrtState } from './runtime';
-import type { EncoderMemory, StepResult } from './session';
+import type { EncoderMemory, StepResult } from '../core/session';
 import type { StepRunner } from './runtime';
 
 // WebGPU's buffer usage and map mode bits (GPUBufferUsage / GPUMapMode)

@@ -3,49 +3,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
+import type { Manifest } from '../core/session';
 
-export type StateDtype = 'float32' | 'int64';
-
-export interface StateEntry {
-  name: string;
-  input: string;
-  output: string;
-  /** Shape of the initial state; a growing axis (KV caches) starts at 0. */
-  shape: number[];
-  dtype: StateDtype;
-  grows_axis: number | null;
-}
-
-export interface GraphEntry {
-  file: string;
-  inputs: string[];
-  outputs: string[];
-  external_data: string[];
-}
-
-export interface Manifest {
-  format: 1;
-  id: string;
-  name?: string;
-  variant: string;
-  constant_state: boolean;
-  parameters: number;
-  config: Record<string, number | string>;
-  tokenizer: { file: string; sha256: string; eos: number; hole: number; pad: number };
-  graphs: Record<string, GraphEntry>;
-  /** The graphs entry for chunks of 1..max_chunk tokens (prefill, catch-up). */
-  decoder: string;
-  /** The fixed T = 1 graph for decoding steps (fewer nodes: no shape arithmetic), when exported. */
-  step?: string;
-  files: Record<string, { sha256: string; bytes: number }>;
-  state: StateEntry[];
-  state_bytes: { fixed: number; per_token: number };
-  memory: { input: string; shape: number[] } | null;
-  limits: { max_chunk: number; max_encoder_tokens: number };
-  /** The language header's format ("<|{}|>"), when the model was trained to read one before each file. */
-  languageHeader?: string;
-  metrics: Record<string, unknown>;
-}
+export type { GraphEntry, Manifest, StateDtype, StateEntry } from '../core/session';
 
 export class ModelError extends Error {
   constructor(

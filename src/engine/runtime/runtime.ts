@@ -7,7 +7,13 @@ import * as v8 from 'node:v8';
 import * as ort from 'onnxruntime-web';
 import type { GraphEntry, Manifest } from './manifest';
 import { ModelError, readManifest, verifyFiles } from './manifest';
-import type { DecoderState, EncoderMemory, ModelSession, RunOptions, StepResult } from './session';
+import type {
+  DecoderState,
+  EncoderMemory,
+  ModelSession,
+  RunOptions,
+  StepResult,
+} from '../core/session';
 import type { WebGpuOptions } from './webgpu';
 
 export type BackendName = 'wasm' | 'webgpu';

@@ -1,7 +1,8 @@
 // One model on two backends: each kind of run (single-token step, prefill chunk, encoder) goes to
 // the backend measured faster for it on this machine. WASM always works; WebGPU is used only while
 // it does, and any failure moves everything back to WASM for good.
-import { argmax, median, warmUp } from './bench';
+import { median } from '../numbers';
+import { argmax, warmUp } from './warmUp';
 import { CapturedStep } from './capture';
 import type { Manifest } from './manifest';
 import {
@@ -21,7 +22,7 @@ import type {
   ModelSession,
   RunOptions,
   StepResult,
-} from './session';
+} from '../core/session';
 import { installWebGpu, type GpuInfo } from './webgpu';
 
 type RunKind = 'step' | 'prefill' | 'encoder';
