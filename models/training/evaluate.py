@@ -9,7 +9,7 @@
 - bits per byte on FIM middle spans with and without the encoder's memory;
 - line completion (CodeXGLUE-style): a seeded cut at a token boundary of a random line, greedy to the
   end of the line; exact match and edit similarity 100 * (1 - levenshtein / max length). The cuts and
-  metrics are those of the TypeScript `linea eval` (src/engine/evalProtocol.ts), PRNG included;
+  metrics are those of the TypeScript `linea eval` (src/cli/evalProtocol.ts), PRNG included;
 - int8 next-token agreement with fp32, when the folder has decoder_step_int8.onnx;
 - recall (recall.py, the engine's mixture): bits/byte of each file's first 1024 tokens with and without
   it, line EM / edit similarity with it, and the model-free copy rule as a baseline.
@@ -38,7 +38,7 @@ LN2 = math.log(2)
 
 
 def mulberry32(seed: int):
-    """The PRNG of src/engine/sampling.ts, bit for bit, so both evaluators pick the same cuts."""
+    """The PRNG of src/engine/core/sampling.ts, bit for bit, so both evaluators pick the same cuts."""
     a = seed & 0xFFFFFFFF
 
     def imul(x, y):
@@ -55,7 +55,7 @@ def mulberry32(seed: int):
 
 
 def choose_cuts(names: list[str], texts: list[str], tok: CodeTokenizer, n: int, seed: int) -> list[dict]:
-    """Mirrors chooseCuts in src/engine/evalProtocol.ts."""
+    """Mirrors chooseCuts in src/cli/evalProtocol.ts."""
     rnd = mulberry32(seed)
     order = list(range(len(names)))
     for i in range(len(order) - 1, 0, -1):
@@ -100,7 +100,7 @@ def levenshtein(a: str, b: str) -> int:
 
 
 def copy_rule(before: str, max_chars: int = 60) -> str:
-    """copyRule of src/engine/recall.ts: the latest earlier occurrence of the longest text (<= max_chars)
+    """copyRule of src/engine/core/recall.ts: the latest earlier occurrence of the longest text (<= max_chars)
     ending at the cursor, and what followed it to the end of that line."""
     for n in range(min(max_chars, len(before) - 1), 0, -1):
         at = before.rfind(before[len(before) - n :], 0, len(before) - 1)

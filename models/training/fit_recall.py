@@ -6,7 +6,7 @@
 Each dump line is one scored token: the model's p(target) and entropy (nats), the target's bytes, and
 recall's counts by distance d (0 the document, 1 open editors, 2 recent files) and order k: c[d][k]
 occurrences matching at least k tokens, n[d][k] of them continuing with the target. The mixture is
-src/engine/recall.ts's, nested over k within a distance and from the farthest distance to the document:
+src/engine/core/recall.ts's, nested over k within a distance and from the farthest distance to the document:
 p <- (n_k + κ p) / (c_k + κ), with κ = kappa * gamma^(k - 1) * exp(beta * (h0 - entropy)) (kappa_far and
 gamma_far for recent files): gamma < 1 trusts long matches more, beta > 0 trusts recall more where the
 model is unsure (it did not help: beta 0 was best).

@@ -1,4 +1,4 @@
-"""Exact recall mixed into the model's next-token distribution: src/engine/recall.ts in Python, for the
+"""Exact recall mixed into the model's next-token distribution: src/engine/core/recall.ts in Python, for the
 evaluator's bits/byte and line completion with recall. test/fixtures/recall-parity.json holds cases both
 implementations must reproduce (tests/test_recall.py here, test/engine/recallParity.test.ts there).
 

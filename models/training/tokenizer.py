@@ -103,7 +103,7 @@ class CodeTokenizer:
 
 # The header that names a file's language at the start of its token stream: training puts it after each
 # <eos>, inference after the one leading <eos>. Language names are the corpus's (py, js, ts); the engine
-# maps VS Code language ids and file extensions onto them (src/engine/languageHeader.ts).
+# maps VS Code language ids and file extensions onto them (src/engine/core/languageHeader.ts).
 LANGUAGE_HEADER = "<|{}|>"
 LANG_BY_EXT = {".ts": "ts", ".tsx": "ts", ".mts": "ts", ".cts": "ts", ".js": "js", ".jsx": "js", ".mjs": "js", ".cjs": "js", ".py": "py"}
 

@@ -160,7 +160,7 @@ def test_unknown_training_keys_are_refused():
 
 
 def test_evaluator_protocol_matches_the_typescript_one(corpus, tmp_path):
-    # mulberry32: the same numbers as seededRandom() in src/engine/sampling.ts
+    # mulberry32: the same numbers as seededRandom() in src/engine/core/sampling.ts
     r = mulberry32(0)
     assert [r(), r(), r()] == [0.26642920868471265, 0.0003297457005828619, 0.2232720274478197]
     assert levenshtein("kitten", "sitting") == 3
