@@ -12,8 +12,8 @@ import {
 } from '../engine/runtime/measure';
 import { warmUp } from '../engine/runtime/warmUp';
 import { DEFAULT_MODEL_ID, listModels, openEngine, resolveModel } from '../engine/models';
-import { CapturedStep } from '../engine/runtime/capture';
-import { OrtModel, withBaselineWasm, type BackendName } from '../engine/runtime/runtime';
+import { OrtModel, type BackendName } from '../engine/runtime/runtime';
+import { openWebGpu } from '../engine/runtime/scheduler';
 import { DEFAULT_RECALL_OPTIONS, RecallMatcher, type RecallSource } from '../engine/core/recall';
 import { readManifest } from '../engine/runtime/manifest';
 import { BpeTokenizer } from '../engine/core/tokenizer';
@@ -92,18 +92,26 @@ export async function runBench(argv: string[]): Promise<number> {
   }
   for (const { folder, step } of runs)
     for (const backend of backends) {
-      // (the WebGPU build's WASM is compiled in V8's baseline tier: see withBaselineWasm)
-      const session =
-        backend === 'wasm'
-          ? await OrtModel.load(folder, runtime, true, step)
-          : await withBaselineWasm(async () => {
-              const s = await OrtModel.load(folder, runtime, true, step, backend);
-              // steps replay a captured graph where the model allows one, as in the extension
-              if (s.manifest.constant_state && s.manifest.step)
-                s.setStepRunner(await CapturedStep.create(folder, s.manifest));
-              await s.run([1], s.initState(), await s.nullMemory());
-              return s;
-            });
+      const wasmSession = await OrtModel.load(folder, runtime, { stepGraph: step });
+      let session = wasmSession;
+      if (backend === 'webgpu') {
+        // as the extension opens it: graph capture where the model allows it, checked against WASM
+        const opened = await openWebGpu(
+          folder,
+          runtime,
+          wasmSession,
+          gpu?.description ?? 'WebGPU',
+          step,
+        );
+        await wasmSession.release();
+        if (opened.captureNote) console.error(`bench: ${folder}: ${opened.captureNote}`);
+        if (opened.mismatch) {
+          console.error(`bench: ${folder}: webgpu skipped: ${opened.mismatch}`);
+          await opened.model.release();
+          continue;
+        }
+        session = opened.model;
+      }
       const m = session.manifest;
       const tok = BpeTokenizer.load(path.join(folder, m.tokenizer.file));
       const warm = await warmUp(session, 8000, 3000);

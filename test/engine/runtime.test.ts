@@ -87,7 +87,7 @@ test('a graph onnxruntime cannot load is named, not a stack trace', async () => 
   // Valid sha256/size in the manifest but not an ONNX file: skip verification to reach onnxruntime.
   writeFileSync(path.join(dir, 'decoder.onnx'), 'this is not onnx');
   await assert.rejects(
-    OrtModel.load(dir, { threads: 1 }, false),
+    OrtModel.load(dir, { threads: 1 }, { verify: false }),
     /decoder\.onnx: onnxruntime could not load it/,
   );
 });
@@ -110,7 +110,7 @@ test('an op the runtime does not have is named with the file', async () => {
     path.join(FIXTURES, 'models', 'unsupported-op.onnx'),
     path.join(dir, 'decoder.onnx'),
   );
-  await assert.rejects(OrtModel.load(dir, { threads: 1 }, false), (e: Error) => {
+  await assert.rejects(OrtModel.load(dir, { threads: 1 }, { verify: false }), (e: Error) => {
     assert.match(e.message, /decoder\.onnx: onnxruntime could not load it/);
     assert.match(e.message, /LineaNoSuchOp/);
     return true;

@@ -33,13 +33,9 @@ test('a software WebGPU adapter is found through Dawn', async () => {
   assert.equal(info.software, true);
   // The WebGPU build's WASM compiles in the baseline tier, as ScheduledModel.open does it.
   await withBaselineWasm(async () => {
-    const m = await OrtModel.load(
-      fixtureFolder('linear'),
-      runtime('webgpu'),
-      true,
-      undefined,
-      'webgpu',
-    );
+    const m = await OrtModel.load(fixtureFolder('linear'), runtime('webgpu'), {
+      backend: 'webgpu',
+    });
     assert.equal(
       (await m.run([1, 2], m.initState(), await m.nullMemory())).logits.length,
       m.manifest.config.vocab_size,
@@ -51,13 +47,9 @@ test('a software WebGPU adapter is found through Dawn', async () => {
 for (const variant of VARIANTS) {
   test(`${variant}: WebGPU logits and memory match PyTorch, decoding state kept on the GPU`, async () => {
     await installWebGpu(SOFTWARE_GPU);
-    const model = await OrtModel.load(
-      fixtureFolder(variant),
-      runtime('webgpu'),
-      true,
-      undefined,
-      'webgpu',
-    );
+    const model = await OrtModel.load(fixtureFolder(variant), runtime('webgpu'), {
+      backend: 'webgpu',
+    });
     const exp = expected(variant);
     const memory = await model.encode(exp.context_ids);
     const memData = (memory as unknown as { tensor: { data: Float32Array } }).tensor.data;
@@ -90,7 +82,7 @@ for (const variant of CONSTANT) {
   test(`${variant}: graph-captured WebGPU steps match PyTorch`, async () => {
     await installWebGpu(SOFTWARE_GPU);
     const folder = fixtureFolder(variant);
-    const model = await OrtModel.load(folder, runtime('webgpu'), true, undefined, 'webgpu');
+    const model = await OrtModel.load(folder, runtime('webgpu'), { backend: 'webgpu' });
     model.setStepRunner(await CapturedStep.create(folder, model.manifest));
     const exp = expected(variant);
     const memory = await model.encode(exp.context_ids);

@@ -284,6 +284,12 @@ export interface StepRunner {
   release(): Promise<void>;
 }
 
+export interface OrtLoadOptions {
+  verify?: boolean;
+  stepGraph?: string;
+  backend?: BackendName;
+}
+
 export class OrtModel implements ModelSession {
   private nullMem: Promise<EncoderMemory | null> | undefined;
   /** Runs transient single steps instead of the step session while set. */
@@ -307,14 +313,13 @@ export class OrtModel implements ModelSession {
 
   /**
    * Validates the folder (manifest, sha256 of every file, graph names) and opens its sessions on
-   * `backend` (WebGPU needs installWebGpu() first). `stepGraph` overrides the manifest's step graph.
+   * `backend` (default WASM; WebGPU needs installWebGpu() first). `verify: false` skips the sha256
+   * (a caller that verified already); `stepGraph` overrides the manifest's step graph.
    */
   static async load(
     folder: string,
     opts: RuntimeOptions,
-    verify = true,
-    stepGraph?: string,
-    backend: BackendName = 'wasm',
+    { verify = true, stepGraph, backend = 'wasm' }: OrtLoadOptions = {},
   ): Promise<OrtModel> {
     configureRuntime(opts);
     const manifest = readManifest(folder);

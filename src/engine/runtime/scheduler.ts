@@ -80,7 +80,7 @@ export class ScheduledModel implements ModelSession {
     verify = true,
   ): Promise<ScheduledModel> {
     const mode = runtime.backend ?? 'wasm';
-    const wasm = await OrtModel.load(folder, runtime, verify);
+    const wasm = await OrtModel.load(folder, runtime, { verify });
     if (mode === 'wasm') return new ScheduledModel(wasm, null, mode, null, null);
     let info: GpuInfo;
     try {
@@ -88,40 +88,15 @@ export class ScheduledModel implements ModelSession {
     } catch (e) {
       return new ScheduledModel(wasm, null, mode, null, `WebGPU unavailable: ${message(e)}`);
     }
-    const ids = parityIds(wasm.manifest);
-    const want = await trace(wasm, ids);
-    let gpu: OrtModel;
-    let mismatch: string | null = null;
-    let captureNote: string | null = null;
+    let opened: Awaited<ReturnType<typeof openWebGpu>>;
     try {
-      // (a first load compiles every shader: minutes on a slow software adapter at worst)
-      gpu = await withBaselineWasm(async () => {
-        const load = async () => {
-          const m = await OrtModel.load(folder, runtime, false, undefined, 'webgpu');
-          captureNote = await attachCapture(m, folder);
-          const check = async () => {
-            const got = await trace(m, ids).catch((e: Error) => e);
-            return got instanceof Error
-              ? `WebGPU failed its first runs: ${message(got)}`
-              : disagreement(got, want, info.description);
-          };
-          mismatch = await check();
-          if (mismatch && m.hasStepRunner) {
-            // Graph capture is the newer path: WebGPU without it before WebGPU not at all.
-            captureNote = `graph capture off: ${mismatch}`;
-            m.setStepRunner(null);
-            mismatch = await check();
-          }
-          return m;
-        };
-        return withinLimit(load(), 10 * GPU_RUN_LIMIT_MS);
-      });
+      opened = await openWebGpu(folder, runtime, wasm, info.description);
     } catch (e) {
       const why = `WebGPU could not load the model: ${message(e)}`;
       return new ScheduledModel(wasm, null, mode, info, why);
     }
-    const model = new ScheduledModel(wasm, gpu, mode, info, captureNote);
-    if (mismatch) model.fallBack(mismatch);
+    const model = new ScheduledModel(wasm, opened.model, mode, info, opened.captureNote);
+    if (opened.mismatch) model.fallBack(opened.mismatch);
     return model;
   }
 
@@ -329,6 +304,48 @@ export class ScheduledModel implements ModelSession {
     await this.wasm.release();
     await this.gpu?.release();
   }
+}
+
+/**
+ * The model on WebGPU (installWebGpu() first) as the extension runs it: graph capture for the step
+ * where the model allows one, then the first runs checked against `reference` (the same model on
+ * WASM). If they disagree, capture goes first (the newer path: WebGPU without it before WebGPU not
+ * at all); a `mismatch` that remains means WebGPU must not be used. The one place capture is wired.
+ */
+export async function openWebGpu(
+  folder: string,
+  runtime: RuntimeOptions,
+  reference: OrtModel,
+  gpuDescription: string,
+  stepGraph?: string,
+): Promise<{ model: OrtModel; mismatch: string | null; captureNote: string | null }> {
+  const ids = parityIds(reference.manifest);
+  const want = await trace(reference, ids);
+  // (a first load compiles every shader: minutes on a slow software adapter at worst)
+  return withBaselineWasm(async () => {
+    const load = async () => {
+      const model = await OrtModel.load(folder, runtime, {
+        verify: false,
+        backend: 'webgpu',
+        stepGraph,
+      });
+      let captureNote = await attachCapture(model, folder);
+      const check = async () => {
+        const got = await trace(model, ids).catch((e: Error) => e);
+        return got instanceof Error
+          ? `WebGPU failed its first runs: ${message(got)}`
+          : disagreement(got, want, gpuDescription);
+      };
+      let mismatch = await check();
+      if (mismatch && model.hasStepRunner) {
+        captureNote = `graph capture off: ${mismatch}`;
+        model.setStepRunner(null);
+        mismatch = await check();
+      }
+      return { model, mismatch, captureNote };
+    };
+    return withinLimit(load(), 10 * GPU_RUN_LIMIT_MS);
+  });
 }
 
 /** Graph capture for the model's step where it can have one; null, or why not. */
