@@ -8,6 +8,10 @@ export const DEFAULT_MODEL_ID = 'linea-deltanet';
 /** Stop generating this long after the request (linea.timeBudgetMs). */
 export const DEFAULT_TIME_BUDGET_MS = 1500;
 
+/** Where a model runs: onnxruntime-web's WASM or WebGPU execution provider. */
+export const BACKENDS = ['wasm', 'webgpu'] as const;
+export type BackendKind = (typeof BACKENDS)[number];
+
 /** The attention variants a model folder may have (manifest "variant"), in the order they are offered. */
 export const VARIANTS = [
   'linear',

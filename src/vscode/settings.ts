@@ -1,12 +1,13 @@
 // Linea's settings, normalised into types. Pure (no `vscode` import) so it is unit-tested in Node.
 // Adding a setting: schema in package.json -> field here -> normalise() -> its use (and the README table).
 
-import { DEFAULT_MODEL_ID, DEFAULT_TIME_BUDGET_MS, VARIANTS } from '../engine/defaults';
+import { BACKENDS, DEFAULT_MODEL_ID, DEFAULT_TIME_BUDGET_MS, VARIANTS } from '../engine/defaults';
 
 export const VARIANT_CHOICES = ['auto', ...VARIANTS] as const;
 export type VariantChoice = (typeof VARIANT_CHOICES)[number];
-export const BACKENDS = ['auto', 'webgpu', 'wasm'] as const;
-export type Backend = (typeof BACKENDS)[number];
+/** linea.backend: 'auto' (WebGPU where it pays) or one of the engine's backends. */
+export const BACKEND_CHOICES = ['auto', ...BACKENDS] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface Settings {
   enable: boolean;
@@ -14,7 +15,7 @@ export interface Settings {
   languages: Record<string, boolean>;
   model: string;
   variant: VariantChoice;
-  backend: Backend;
+  backend: BackendChoice;
   threads: number;
   multiline: boolean;
   maxLines: number;
@@ -102,7 +103,9 @@ export function normalise(get: Get): Normalised {
   const backend = get('backend');
   pick(
     'backend',
-    (BACKENDS as readonly unknown[]).includes(backend) ? (backend as Backend) : undefined,
+    (BACKEND_CHOICES as readonly unknown[]).includes(backend)
+      ? (backend as BackendChoice)
+      : undefined,
   );
   pick('threads', int(get('threads'), 0, 64));
   pick('multiline', bool(get('multiline')));

@@ -1,6 +1,7 @@
 // What the engine needs from a model runtime. The engine holds these as opaque values; only
 // runtime/runtime.ts knows they wrap onnxruntime tensors. The manifest's shape is declared here too
 // (runtime/manifest.ts reads and checks the file): the core reads its ids and limits.
+import type { BackendKind } from '../defaults';
 
 export type StateDtype = 'float32' | 'int64';
 
@@ -68,7 +69,7 @@ export interface RunOptions {
   transient?: boolean;
 }
 
-export type BackendKind = 'wasm' | 'webgpu';
+export type { BackendKind };
 
 /** Where each kind of run goes, and why. */
 export interface BackendReport {

@@ -8,6 +8,7 @@ import * as ort from 'onnxruntime-web';
 import type { GraphEntry, Manifest } from './manifest';
 import { ModelError, readManifest, verifyFiles } from './manifest';
 import type {
+  BackendKind,
   DecoderState,
   EncoderMemory,
   ModelSession,
@@ -16,7 +17,8 @@ import type {
 } from '../core/session';
 import type { WebGpuOptions } from './webgpu';
 
-export type BackendName = 'wasm' | 'webgpu';
+/** The same as core's BackendKind (one definition, in defaults.ts). */
+export type BackendName = BackendKind;
 
 export interface RuntimeOptions {
   /** WASM threads (0 = onnxruntime's default: half the cores). */
