@@ -12,7 +12,8 @@ import type {
   ModelInfo,
   Reply,
   Request,
-  Responses,
+  Response,
+  Kind,
   WorkerEvent,
 } from './protocol';
 
@@ -64,63 +65,63 @@ export class EngineClient {
 
   async load(params: LoadParams): Promise<ModelInfo> {
     prepareDawnEnv(params.runtime.webgpu?.dawn);
-    const info = await this.call('load', { kind: 'load', params });
+    const info = await this.call({ kind: 'load', params });
     this.lastLoad = params;
     return info;
   }
 
   open(uri: string, text: string, languageId?: string): Promise<null> {
-    return this.call('open', { kind: 'open', uri, text, languageId });
+    return this.call({ kind: 'open', uri, text, languageId });
   }
 
   edit(uri: string, edits: TokenEdit[]): Promise<null> {
-    return this.call('edit', { kind: 'edit', uri, edits });
+    return this.call({ kind: 'edit', uri, edits });
   }
 
   close(uri: string): Promise<null> {
-    return this.call('close', { kind: 'close', uri });
+    return this.call({ kind: 'close', uri });
   }
 
   /** A recently edited file that is not open, for recall (the engine bounds how many it keeps). */
   remember(uri: string, text: string): Promise<null> {
-    return this.call('remember', { kind: 'remember', uri, text });
+    return this.call({ kind: 'remember', uri, text });
   }
 
   /** The file was deleted: recall forgets it. */
   forget(uri: string): Promise<null> {
-    return this.call('forget', { kind: 'forget', uri });
+    return this.call({ kind: 'forget', uri });
   }
 
   cursor(uri: string, offset: number): Promise<null> {
-    return this.call('cursor', { kind: 'cursor', uri, offset });
+    return this.call({ kind: 'cursor', uri, offset });
   }
 
   /** Encodes the file context now (around `offset` when given) instead of after the debounce. */
   encode(uri: string, offset?: number): Promise<null> {
-    return this.call('encode', { kind: 'encode', uri, offset });
+    return this.call({ kind: 'encode', uri, offset });
   }
 
   idle(): Promise<null> {
-    return this.call('idle', { kind: 'idle' });
+    return this.call({ kind: 'idle' });
   }
 
-  stats(): Promise<Responses['stats']> {
-    return this.call('stats', { kind: 'stats' });
+  stats(): Promise<Response<'stats'>> {
+    return this.call({ kind: 'stats' });
   }
 
-  compare(params: CompareParams): Promise<Responses['compare']> {
-    return this.call('compare', { kind: 'compare', params });
+  compare(params: CompareParams): Promise<Response<'compare'>> {
+    return this.call({ kind: 'compare', params });
   }
 
   /** Frees the model and every document in the worker (Linea was turned off); load() starts again. */
   async unload(): Promise<null> {
     this.lastLoad = null; // a restarted worker must not load it back
-    return this.call('unload', { kind: 'unload' });
+    return this.call({ kind: 'unload' });
   }
 
   /** For tests: makes the worker exit as a crash would (the production bundle refuses it). */
   crashForTest(): Promise<null> {
-    return this.call('crash', { kind: 'crash' });
+    return this.call({ kind: 'crash' });
   }
 
   /** A completion; an aborted signal cancels it in the worker at the next token. */
@@ -130,12 +131,12 @@ export class EngineClient {
     options: Partial<CompleteOptions>,
     signal?: AbortSignal,
   ): Promise<CompletionResult> {
-    const request: Request = { kind: 'complete', uri, offset, options };
+    const request: Request<'complete'> = { kind: 'complete', uri, offset, options };
     const { id, promise } = this.send(request);
     const onAbort = () => this.post({ id: this.nextId++, kind: 'cancel', target: id });
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      return (await promise) as CompletionResult;
+      return (await promise) as Response<'complete'>;
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
@@ -151,8 +152,9 @@ export class EngineClient {
     await w?.terminate();
   }
 
-  private call<K extends keyof Responses>(_kind: K, request: Request): Promise<Responses[K]> {
-    return this.send(request).promise as Promise<Responses[K]>;
+  /** The request's kind picks its response type (protocol.ts's Messages table). */
+  private call<K extends Kind>(request: Request<K>): Promise<Response<K>> {
+    return this.send(request as Request).promise as Promise<Response<K>>;
   }
 
   private send(request: Request): { id: number; promise: Promise<unknown> } {

@@ -7,7 +7,16 @@ import { openEngine } from '../engine/models';
 import { installNetworkGuard } from '../engine/runtime/networkGuard';
 import { ScheduledModel } from '../engine/runtime/scheduler';
 import { answerProbe } from '../engine/runtime/webgpu';
-import type { Envelope, LoadParams, ModelInfo, Reply, WorkerEvent } from './protocol';
+import type {
+  Envelope,
+  Kind,
+  LoadParams,
+  ModelInfo,
+  Reply,
+  Request,
+  Response,
+  WorkerEvent,
+} from './protocol';
 
 // Run as a process with --probe-webgpu: the crash-safe WebGPU check (see probeWebGpu).
 if (!parentPort && process.argv.includes('--probe-webgpu')) void answerProbe();
@@ -52,60 +61,58 @@ function needEngine(): Engine {
   return engine;
 }
 
+/** One handler per message; the table's type ties each to its request and response (protocol.ts). */
+const handlers: {
+  [K in Kind]: (msg: Request<K> & { id: number }) => Promise<Response<K>> | Response<K>;
+} = {
+  load: (msg) => load(msg.params),
+  unload: async () => {
+    await engine?.dispose();
+    engine = null;
+    return null;
+  },
+  open: (msg) => (needEngine().open(msg.uri, msg.text, msg.languageId), null),
+  edit: (msg) => (needEngine().edit(msg.uri, msg.edits), null),
+  close: (msg) => (engine?.close(msg.uri), null),
+  remember: (msg) => (engine?.remember(msg.uri, msg.text), null),
+  forget: (msg) => (engine?.forget(msg.uri), null),
+  cursor: (msg) => (engine?.setCursor(msg.uri, msg.offset), null),
+  complete: async (msg) => {
+    inflight.add(msg.id);
+    try {
+      return await needEngine().complete(msg.uri, msg.offset, msg.options, () =>
+        cancelled.has(msg.id),
+      );
+    } finally {
+      inflight.delete(msg.id);
+      cancelled.delete(msg.id);
+    }
+  },
+  encode: async (msg) => {
+    await needEngine().flushEncoder(msg.uri, msg.offset);
+    return null;
+  },
+  cancel: (msg) => {
+    if (inflight.has(msg.target)) cancelled.add(msg.target); // a late cancel must not leak an id
+    return null;
+  },
+  idle: async () => {
+    await engine?.idle();
+    return null;
+  },
+  stats: () => (engine ? engine.stats() : null),
+  compare: (msg) => compareModels(msg.params),
+  crash: () => {
+    // For tests of the client's restart path: die at once, as a WASM abort would.
+    if (globalThis.__LINEA_TEST_HOOKS__ ?? true) process.exit(70);
+    throw new Error('"crash" is a test hook; this build has none');
+  },
+};
+
 async function handle(msg: Envelope): Promise<unknown> {
-  switch (msg.kind) {
-    case 'load':
-      return load(msg.params);
-    case 'unload':
-      await engine?.dispose();
-      engine = null;
-      return null;
-    case 'open':
-      needEngine().open(msg.uri, msg.text, msg.languageId);
-      return null;
-    case 'edit':
-      needEngine().edit(msg.uri, msg.edits);
-      return null;
-    case 'close':
-      engine?.close(msg.uri);
-      return null;
-    case 'remember':
-      engine?.remember(msg.uri, msg.text);
-      return null;
-    case 'forget':
-      engine?.forget(msg.uri);
-      return null;
-    case 'cursor':
-      engine?.setCursor(msg.uri, msg.offset);
-      return null;
-    case 'complete':
-      inflight.add(msg.id);
-      try {
-        return await needEngine().complete(msg.uri, msg.offset, msg.options, () =>
-          cancelled.has(msg.id),
-        );
-      } finally {
-        inflight.delete(msg.id);
-        cancelled.delete(msg.id);
-      }
-    case 'encode':
-      await needEngine().flushEncoder(msg.uri, msg.offset);
-      return null;
-    case 'cancel':
-      if (inflight.has(msg.target)) cancelled.add(msg.target); // a late cancel must not leak an id
-      return null;
-    case 'idle':
-      await engine?.idle();
-      return null;
-    case 'stats':
-      return engine ? engine.stats() : null;
-    case 'compare':
-      return compareModels(msg.params);
-    case 'crash':
-      // For tests of the client's restart path: die at once, as a WASM abort would.
-      if (globalThis.__LINEA_TEST_HOOKS__ ?? true) process.exit(70);
-      throw new Error('"crash" is a test hook; this build has none');
-  }
+  const handler = handlers[msg.kind] as ((m: Envelope) => unknown) | undefined;
+  if (!handler) throw new Error(`unknown request ${JSON.stringify(msg.kind)}`);
+  return handler(msg);
 }
 
 parentPort?.on('message', (msg: Envelope) => {

@@ -40,22 +40,50 @@ export interface CompareRow {
   stateBytesByContext?: Array<{ context: number; bytes: number }>;
 }
 
-export type Request =
-  | { kind: 'load'; params: LoadParams }
-  | { kind: 'unload' }
-  | { kind: 'open'; uri: string; text: string; languageId?: string }
-  | { kind: 'edit'; uri: string; edits: TokenEdit[] }
-  | { kind: 'close'; uri: string }
-  | { kind: 'remember'; uri: string; text: string }
-  | { kind: 'forget'; uri: string }
-  | { kind: 'cursor'; uri: string; offset: number }
-  | { kind: 'complete'; uri: string; offset: number; options: Partial<CompleteOptions> }
-  | { kind: 'encode'; uri: string; offset?: number }
-  | { kind: 'cancel'; target: number }
-  | { kind: 'idle' }
-  | { kind: 'stats' }
-  | { kind: 'compare'; params: CompareParams }
-  | { kind: 'crash' };
+/**
+ * Every message the worker takes, its request's fields beside its response: one entry per message,
+ * so a request and what answers it cannot drift apart (the client's call() and the worker's handler
+ * are both typed from this table).
+ */
+export interface Messages {
+  load: { request: { params: LoadParams }; response: ModelInfo };
+  unload: { request: object; response: null };
+  open: { request: { uri: string; text: string; languageId?: string }; response: null };
+  edit: { request: { uri: string; edits: TokenEdit[] }; response: null };
+  close: { request: { uri: string }; response: null };
+  remember: { request: { uri: string; text: string }; response: null };
+  forget: { request: { uri: string }; response: null };
+  cursor: { request: { uri: string; offset: number }; response: null };
+  complete: {
+    request: { uri: string; offset: number; options: Partial<CompleteOptions> };
+    response: CompletionResult;
+  };
+  encode: { request: { uri: string; offset?: number }; response: null };
+  /** Cancels the request with id `target` (answered at once; the target ends as cancelled). */
+  cancel: { request: { target: number }; response: null };
+  idle: { request: object; response: null };
+  stats: {
+    request: object;
+    response: {
+      documents: number;
+      stateBytes: number;
+      budgetBytes: number;
+      checkpoints: number;
+    } | null;
+  };
+  compare: { request: { params: CompareParams }; response: CompareRow[] };
+  /** Test builds only: the worker exits as a crash would. */
+  crash: { request: object; response: null };
+}
+
+export type Kind = keyof Messages;
+
+/** The request of message K (all of them when K is the whole union). */
+export type Request<K extends Kind = Kind> = K extends Kind
+  ? { kind: K } & Messages[K]['request']
+  : never;
+
+export type Response<K extends Kind> = Messages[K]['response'];
 
 export type Envelope = { id: number } & Request;
 
@@ -68,21 +96,3 @@ export interface WorkerEvent {
   event: 'backend';
   report: BackendReport;
 }
-
-export type Responses = {
-  load: ModelInfo;
-  unload: null;
-  open: null;
-  edit: null;
-  close: null;
-  remember: null;
-  forget: null;
-  cursor: null;
-  complete: CompletionResult;
-  encode: null;
-  cancel: null;
-  idle: null;
-  stats: { documents: number; stateBytes: number; budgetBytes: number; checkpoints: number } | null;
-  compare: CompareRow[];
-  crash: null;
-};
