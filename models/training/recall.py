@@ -17,13 +17,13 @@ import numpy as np
 @dataclass
 class RecallOptions:
     max_order: int = 16
-    kappa: float = 32.0
+    kappa: float = 8.0
     kappa_partial: float = 1.0
     max_candidates: int = 2048
     scan_budget: int = 4_000_000
     max_rescans: int = 4
     rescan_budget: int = 65_536
-    order_decay: float = 0.8
+    order_decay: float = 0.9
     kappa_far: float = 1024.0
     order_decay_far: float = 0.6
 
