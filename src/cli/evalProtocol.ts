@@ -41,6 +41,16 @@ export interface Cut {
   target: string;
 }
 
+/** 0..n-1 in a seeded Fisher-Yates order (the file order both evaluators visit). */
+export function shuffledIndices(n: number, random: () => number): number[] {
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
+
 /** Seeded choice of files and cut points; mirrors evaluate.py's choose_cuts exactly. */
 export function chooseCuts(
   files: string[],
@@ -50,11 +60,7 @@ export function chooseCuts(
   seed: number,
 ): Cut[] {
   const random = seededRandom(seed);
-  const order = files.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffledIndices(files.length, random);
   const cuts: Cut[] = [];
   for (const i of order) {
     if (cuts.length >= n) break;

@@ -7,7 +7,7 @@
 // when the other family's markers outnumber its own; one with no markers (`foo(bar)`) passes.
 import { seededRandom } from '../engine/core/sampling';
 import type { BpeTokenizer } from '../engine/core/tokenizer';
-import type { Cut } from './evalProtocol';
+import { shuffledIndices, type Cut } from './evalProtocol';
 
 export type Family = 'py' | 'js' | 'ts';
 
@@ -87,11 +87,7 @@ export function chooseFirstLineCuts(
   seed: number,
 ): Cut[] {
   const random = seededRandom(seed);
-  const order = files.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffledIndices(files.length, random);
   const cuts: Cut[] = [];
   for (const i of order) {
     if (cuts.length >= n) break;
