@@ -14,7 +14,6 @@ on a CPU (tests/test_gpu_kit.py), which keeps the kit from rotting between GPU l
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import lzma
 import os
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from export import sha256
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -99,14 +100,6 @@ class Plan:
         p.work = p.work or p.kit / "work"
         p.out = p.out or Path(env.get("OUT") or p.kit / "results")
         return p
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def folder_bytes(d: Path) -> int:
