@@ -19,7 +19,8 @@ import { readManifest } from '../engine/runtime/manifest';
 import { BpeTokenizer } from '../engine/core/tokenizer';
 import { installWebGpu, type GpuInfo, type WebGpuOptions } from '../engine/runtime/webgpu';
 import { intFlag, listFlag, parseArgs, UsageError } from './args';
-import { backendOptions, modelRoots, repoRoot, wasmPaths } from './main';
+import { backendOptions } from './backendFlags';
+import { modelRoots, repoRoot, wasmPaths } from './paths';
 
 interface ModelRow {
   id: string;

@@ -13,7 +13,7 @@ import { DEFAULT_RECALL_OPTIONS, RecallMatcher, copyRule, softmax } from '../eng
 import { seededRandom } from '../engine/core/sampling';
 import { chooseFirstLineCuts, familyOf, looksLike } from './languageCheck';
 import { intFlag, parseArgs, recallFlag, UsageError, type ParsedArgs } from './args';
-import { modelRoots, wasmPaths, workerPath } from './main';
+import { modelRoots, wasmPaths, workerPath } from './paths';
 
 export async function runEval(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {

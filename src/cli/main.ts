@@ -2,12 +2,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
-import type { RuntimeOptions } from '../engine/runtime/runtime';
 import { describePlan } from '../engine/core/session';
-import { installWebGpu, parseDawnFlags, type WebGpuOptions } from '../engine/runtime/webgpu';
+import { installWebGpu } from '../engine/runtime/webgpu';
 import { EngineClient } from '../worker/client';
 import { parseArgs, intFlag, recallFlag, UsageError } from './args';
+import { backendOptions } from './backendFlags';
 import { runBench } from './bench';
+import { modelRoots, workerPath, wasmPaths } from './paths';
 import { runEval } from './evaluate';
 
 const USAGE = `usage: linea <command> [options]
@@ -33,18 +34,6 @@ const USAGE = `usage: linea <command> [options]
   (headless Linux, for tests). LINEA_DAWN in the environment does the same for the extension.
 `;
 
-/** --backend and --dawn as runtime options. */
-export function backendOptions(args: ReturnType<typeof parseArgs>): {
-  backend: NonNullable<RuntimeOptions['backend']>;
-  webgpu: Required<WebGpuOptions>;
-} {
-  const backend = (args.flags.get('backend') as string | undefined) ?? 'wasm';
-  if (backend !== 'wasm' && backend !== 'auto' && backend !== 'webgpu')
-    throw new UsageError(`--backend must be wasm, auto or webgpu, got ${backend}`);
-  const dawn = parseDawnFlags(args.flags.get('dawn') as string | undefined);
-  return { backend, webgpu: { dawn, addonDirs: dawnDirs() } };
-}
-
 async function gpu(argv: string[]): Promise<number> {
   const args = parseArgs(argv, { dawn: 'value', json: 'bool' });
   const { webgpu } = backendOptions(args);
@@ -64,34 +53,6 @@ async function gpu(argv: string[]): Promise<number> {
     console.log(json ? JSON.stringify({ error: msg }) : msg);
     return 1;
   }
-}
-
-export function repoRoot(): string {
-  // dist/cli.js (bundle) or out/src/cli/main.js (tests)
-  for (const up of ['..', '../../..']) {
-    const root = path.resolve(__dirname, up);
-    if (existsSync(path.join(root, 'package.json')) && existsSync(path.join(root, 'models')))
-      return root;
-  }
-  return path.resolve(__dirname, '..');
-}
-
-export function modelRoots(): string[] {
-  return [path.join(repoRoot(), 'models')];
-}
-
-export function workerPath(): string {
-  const bundled = path.join(__dirname, 'worker.js');
-  return existsSync(bundled) ? bundled : path.join(__dirname, '..', 'worker', 'inferenceWorker.js');
-}
-
-export function wasmPaths(): string | undefined {
-  return existsSync(path.join(__dirname, 'ort-wasm-simd-threaded.wasm')) ? __dirname : undefined;
-}
-
-/** Where a bundled CLI finds Dawn beside it (dist/webgpu/<platform>/dawn.node), as the VSIX does. */
-export function dawnDirs(): string[] {
-  return [path.join(__dirname, 'webgpu')];
 }
 
 /** 1-based line and column to an offset; a position past the end is clamped to it. */

@@ -11,6 +11,7 @@ import {
   editorText,
   openFile,
   screenshot,
+  lineaAskedCount,
   typeAndWaitForGhost,
   waitForGhostText,
   waitForStatusBar,
@@ -70,7 +71,7 @@ async function typeAndAccept(
   partial = 0,
 ): Promise<string> {
   await page.keyboard.press('Control+End');
-  await typeAndWaitForGhost(page, server, typed);
+  await typeAndWaitForGhost(page, () => lineaAskedCount(server), typed);
   await screenshot(page, `${shot}-ghost`);
   for (let i = 0; i < partial; i++) {
     await page.keyboard.press('Control+ArrowRight'); // VS Code's Accept Next Word

@@ -438,34 +438,37 @@ export async function lineaLog(server: CodeServer): Promise<string> {
 }
 
 /** Lines of the Linea log that record VS Code asking for a completion (answered or declined). */
-async function askedCount(server: CodeServer): Promise<number> {
+export async function lineaAskedCount(server: CodeServer): Promise<number> {
   return ((await lineaLog(server).catch(() => '')).match(/\] (no )?request at /g) ?? []).length;
 }
 
 /**
- * Types `text` and waits for Linea's ghost text. In some runs on a loaded 2-core machine VS Code
- * never asks the extension for a completion after the first keystrokes in a fresh window (Linea's log
- * has no request line at all; see README.md, "The missing first request"). Only then, once, it types a
- * space and deletes it, as a person whose suggestion did not come would, and says so on stderr.
+ * Types `text` and waits for ghost text. In some runs on a loaded 2-core machine VS Code never asks
+ * the extension for a completion after the first keystrokes in a fresh window (the provider's own
+ * count of requests does not move; see README.md, "The missing first request"). Only then, once, it
+ * types a space and deletes it, as a person whose suggestion did not come would, and says so on
+ * stderr. `asked` counts the provider's requests (answered or declined): a provider that was asked
+ * and declined or failed is never retried this way.
  */
 export async function typeAndWaitForGhost(
   page: Page,
-  server: CodeServer,
+  asked: () => Promise<number>,
   text: string,
   timeoutMs = 90_000,
 ): Promise<string> {
-  const before = await askedCount(server);
+  const firstWaitMs = 25_000;
+  const before = await asked();
   await typeText(page, text);
   try {
-    return await waitForGhostText(page, 25_000);
+    return await waitForGhostText(page, firstWaitMs);
   } catch {
-    if ((await askedCount(server)) > before) return waitForGhostText(page, timeoutMs - 25_000);
+    if ((await asked()) > before) return waitForGhostText(page, timeoutMs - firstWaitMs);
     console.error(
-      `e2e: VS Code asked Linea for nothing after typing ${JSON.stringify(text)}; typing a space and Backspace`,
+      `e2e: VS Code asked the provider for nothing after typing ${JSON.stringify(text)}; typing a space and Backspace`,
     );
     await page.keyboard.press('Space');
     await page.keyboard.press('Backspace');
-    return waitForGhostText(page, timeoutMs - 25_000);
+    return waitForGhostText(page, timeoutMs - firstWaitMs);
   }
 }
 

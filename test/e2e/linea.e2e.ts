@@ -13,6 +13,7 @@ import {
   pickQuickInput,
   runCommand,
   screenshot,
+  lineaAskedCount,
   typeAndWaitForGhost,
   typeText,
   waitForEditorText,
@@ -74,7 +75,7 @@ async function completeAtEnd(
 ): Promise<string> {
   await page.keyboard.press('Control+End');
   await screenshot(page, `${shot}-before`);
-  const ghost = await typeAndWaitForGhost(page, server, text);
+  const ghost = await typeAndWaitForGhost(page, () => lineaAskedCount(server), text);
   assert.ok(ghost.trim().length > 0, 'ghost text is empty');
   await screenshot(page, `${shot}-ghost`);
   await acceptGhostText(page);

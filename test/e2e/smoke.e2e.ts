@@ -17,9 +17,8 @@ import {
   screenshot,
   startCodeServer,
   statusBarText,
-  typeText,
+  typeAndWaitForGhost,
   waitForEditorText,
-  waitForGhostText,
   waitForStatusBar,
   waitForWorkbench,
   type BrowserSession,
@@ -45,16 +44,24 @@ const manifest = {
 };
 
 // Offers the suggestion until the line holds it, so no new ghost text follows the accepted one.
+// A second status bar item counts the requests, so the test can tell "VS Code asked nothing" from
+// "the provider answered and nothing showed".
 const extensionJs = `
 const vscode = require('vscode');
 exports.activate = (context) => {
   const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 1000);
   item.text = 'E2E Ready';
   item.show();
+  const asked = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 999);
+  let count = 0;
+  asked.text = 'E2E asked 0';
+  asked.show();
   context.subscriptions.push(
     item,
+    asked,
     vscode.languages.registerInlineCompletionItemProvider({ pattern: '**' }, {
       provideInlineCompletionItems(document, position) {
+        asked.text = 'E2E asked ' + ++count;
         if (document.lineAt(position.line).text.includes(${JSON.stringify(SUGGESTION)})) return [];
         return [new vscode.InlineCompletionItem(${JSON.stringify(SUGGESTION)}, new vscode.Range(position, position))];
       },
@@ -101,8 +108,9 @@ test('harness drives code-server: activation, ghost text, Tab, status bar, palet
 
     await openFile(page, 'src/sample.js');
     await page.keyboard.press('Control+End');
-    await typeText(page, 'const greeting = ');
-    assert.equal(await waitForGhostText(page), SUGGESTION);
+    const asked = async () =>
+      Number((await statusBarText(page, 'E2E asked'))[0]?.replace('E2E asked ', '') ?? 0);
+    assert.equal(await typeAndWaitForGhost(page, asked, 'const greeting = '), SUGGESTION);
     await screenshot(page, 'smoke-ghost-text');
     // Ghost text is rendered inside the line; editorText must not report it as typed.
     assert.doesNotMatch(await editorText(page), /hello from e2e/);
