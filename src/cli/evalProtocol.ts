@@ -42,7 +42,7 @@ export interface Cut {
 }
 
 /** 0..n-1 in a seeded Fisher-Yates order (the file order both evaluators visit). */
-export function shuffledIndices(n: number, random: () => number): number[] {
+function shuffledIndices(n: number, random: () => number): number[] {
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = order.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
@@ -51,13 +51,23 @@ export function shuffledIndices(n: number, random: () => number): number[] {
   return order;
 }
 
-/** Seeded choice of files and cut points; mirrors evaluate.py's choose_cuts exactly. */
-export function chooseCuts(
+/** Where in a file a cut goes: the line [start, end) to cut, drawing from `random` as
+ * evaluate.py draws (so both evaluators pick the same cuts), or null to skip the file. */
+export type LinePicker = (text: string, random: () => number) => [number, number] | null;
+
+/**
+ * Seeded cuts, one per file in the seeded file order until `n`: on the line `pickLine` chooses, at a
+ * random token boundary after its indentation; a line without one is cut at its start when
+ * `atLineStart`, else the file is skipped. The target is the rest of the line.
+ */
+export function cutsOnLines(
   files: string[],
   texts: string[],
   tok: BpeTokenizer,
   n: number,
   seed: number,
+  pickLine: LinePicker,
+  atLineStart: boolean,
 ): Cut[] {
   const random = seededRandom(seed);
   const order = shuffledIndices(files.length, random);
@@ -65,28 +75,46 @@ export function chooseCuts(
   for (const i of order) {
     if (cuts.length >= n) break;
     const text = texts[i];
-    const lines: Array<[number, number]> = [];
-    let start = 0;
-    for (const line of text.split('\n')) {
-      if (line.trim().length >= 4) lines.push([start, start + line.length]);
-      start += line.length + 1;
-    }
-    if (lines.length === 0) continue;
-    const [ls, le] = lines[Math.floor(random() * lines.length)];
+    const line = pickLine(text, random);
+    if (line === null) continue;
+    const [ls, le] = line;
     const indentEnd = ls + (/^\s*/.exec(text.slice(ls, le))?.[0].length ?? 0);
-    const boundaries: number[] = [];
-    for (const p of tok.pretokenize(text.slice(ls, le))) {
-      const at = ls + p.start;
-      if (at >= indentEnd && at < le) boundaries.push(at);
-    }
-    if (boundaries.length === 0) continue;
-    const offset = boundaries[Math.floor(random() * boundaries.length)];
+    const boundaries = tok
+      .pretokenize(text.slice(ls, le))
+      .map((p) => ls + p.start)
+      .filter((at) => at >= indentEnd && at < le);
+    if (boundaries.length === 0 && !atLineStart) continue;
+    const offset = boundaries.length ? boundaries[Math.floor(random() * boundaries.length)] : ls;
     const target = text.slice(offset, le).replace(/\r$/, '');
     if (target.trim() === '') continue;
     cuts.push({ file: files[i], offset, target });
   }
   return cuts;
 }
+
+/** A random line with at least 4 non-space characters (evaluate.py's line protocol). */
+const randomLine: LinePicker = (text, random) => {
+  const lines: Array<[number, number]> = [];
+  let start = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim().length >= 4) lines.push([start, start + line.length]);
+    start += line.length + 1;
+  }
+  return lines.length === 0 ? null : lines[Math.floor(random() * lines.length)];
+};
+
+/** Seeded cuts over files: the files, their texts, the tokenizer, how many cuts, the seed. */
+export type CutChooser = (
+  files: string[],
+  texts: string[],
+  tok: BpeTokenizer,
+  n: number,
+  seed: number,
+) => Cut[];
+
+/** Seeded choice of files and cut points; mirrors evaluate.py's choose_cuts exactly. */
+export const chooseCuts: CutChooser = (files, texts, tok, n, seed) =>
+  cutsOnLines(files, texts, tok, n, seed, randomLine, false);
 
 export function levenshtein(a: string, b: string): number {
   if (a === b) return 0;

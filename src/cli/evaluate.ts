@@ -9,7 +9,13 @@ import { DEFAULT_MODEL_ID, openEngine, resolveModel } from '../engine/models';
 import { readManifest } from '../engine/runtime/manifest';
 import { BpeTokenizer } from '../engine/core/tokenizer';
 import { EngineClient } from '../worker/client';
-import { DEFAULT_RECALL_OPTIONS, RecallMatcher, copyRule, softmax } from '../engine/core/recall';
+import {
+  DEFAULT_RECALL_OPTIONS,
+  RecallMatcher,
+  copyRule,
+  softmax,
+  type RecallOptions,
+} from '../engine/core/recall';
 import { seededRandom } from '../engine/core/sampling';
 import { chooseFirstLineCuts, familyOf, looksLike } from './languageCheck';
 import { intFlag, parseArgs, recallFlag, UsageError, type ParsedArgs } from './args';
@@ -80,14 +86,7 @@ export async function runEval(argv: string[]): Promise<number> {
       runtime: { threads: intFlag(args, 'threads', 2, 1), wasmPaths: wasmPaths() },
       engine: {
         syncReadLimit: Number.MAX_SAFE_INTEGER,
-        recall: {
-          ...DEFAULT_RECALL_OPTIONS,
-          kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
-          kappaFar: numFlag(args, 'kappa-far', DEFAULT_RECALL_OPTIONS.kappaFar),
-          orderDecay: numFlag(args, 'order-decay', DEFAULT_RECALL_OPTIONS.orderDecay),
-          orderDecayFar: numFlag(args, 'order-decay-far', DEFAULT_RECALL_OPTIONS.orderDecayFar),
-          maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
-        },
+        recall: recallConstants(args),
       },
     });
     for (const cut of cuts) {
@@ -238,6 +237,19 @@ function percentiles<P extends number>(xs: number[], ps: readonly P[]): Record<`
   return Object.fromEntries(ps.map((p) => [`p${p}`, percentile(xs, p)])) as Record<`p${P}`, number>;
 }
 
+/** Recall's constants: the defaults, with --kappa, --kappa-far, --order-decay, --order-decay-far and
+ * --order in their place (for fitting and ablations on the validation split). */
+function recallConstants(args: ParsedArgs): RecallOptions {
+  return {
+    ...DEFAULT_RECALL_OPTIONS,
+    kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
+    kappaFar: numFlag(args, 'kappa-far', DEFAULT_RECALL_OPTIONS.kappaFar),
+    orderDecay: numFlag(args, 'order-decay', DEFAULT_RECALL_OPTIONS.orderDecay),
+    orderDecayFar: numFlag(args, 'order-decay-far', DEFAULT_RECALL_OPTIONS.orderDecayFar),
+    maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
+  };
+}
+
 function numFlag(args: ParsedArgs, name: string, fallback: number): number {
   const raw = args.flags.get(name);
   if (raw === undefined) return fallback;
@@ -270,14 +282,7 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
     .sort((a, b) => a[0] - b[0])
     .slice(0, intFlag(args, 'files', 40, 1))
     .map(([, f]) => f);
-  const recall = {
-    ...DEFAULT_RECALL_OPTIONS,
-    kappa: numFlag(args, 'kappa', DEFAULT_RECALL_OPTIONS.kappa),
-    kappaFar: numFlag(args, 'kappa-far', DEFAULT_RECALL_OPTIONS.kappaFar),
-    orderDecay: numFlag(args, 'order-decay', DEFAULT_RECALL_OPTIONS.orderDecay),
-    orderDecayFar: numFlag(args, 'order-decay-far', DEFAULT_RECALL_OPTIONS.orderDecayFar),
-    maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
-  };
+  const recall = recallConstants(args);
   const engine = await openEngine(folder, {
     threads: intFlag(args, 'threads', 2, 1),
     wasmPaths: wasmPaths(),

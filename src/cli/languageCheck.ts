@@ -5,9 +5,7 @@
 // A one-line fragment rarely parses on its own, so the check is lexical: markers that only one family
 // writes (Python vs JavaScript/TypeScript; TypeScript-only syntax in a .js file). A suggestion fails
 // when the other family's markers outnumber its own; one with no markers (`foo(bar)`) passes.
-import { seededRandom } from '../engine/core/sampling';
-import type { BpeTokenizer } from '../engine/core/tokenizer';
-import { shuffledIndices, type Cut } from './evalProtocol';
+import { cutsOnLines, type CutChooser, type LinePicker } from './evalProtocol';
 
 export type Family = 'py' | 'js' | 'ts';
 
@@ -79,38 +77,15 @@ export function looksLike(family: Family, suggestion: string): boolean {
  * Seeded cuts on the first line of each file: the first line with at least 4 non-space characters,
  * at a random token boundary after its indentation (as the line protocol cuts), or at its start.
  */
-export function chooseFirstLineCuts(
-  files: string[],
-  texts: string[],
-  tok: BpeTokenizer,
-  n: number,
-  seed: number,
-): Cut[] {
-  const random = seededRandom(seed);
-  const order = shuffledIndices(files.length, random);
-  const cuts: Cut[] = [];
-  for (const i of order) {
-    if (cuts.length >= n) break;
-    const text = texts[i];
-    let ls = 0;
-    let le = -1;
-    for (const line of text.split('\n')) {
-      if (line.trim().length >= 4) {
-        le = ls + line.length;
-        break;
-      }
-      ls += line.length + 1;
-    }
-    if (le < 0) continue;
-    const indentEnd = ls + (/^\s*/.exec(text.slice(ls, le))?.[0].length ?? 0);
-    const boundaries = tok
-      .pretokenize(text.slice(ls, le))
-      .map((p) => ls + p.start)
-      .filter((at) => at >= indentEnd && at < le);
-    const offset = boundaries.length ? boundaries[Math.floor(random() * boundaries.length)] : ls;
-    const target = text.slice(offset, le).replace(/\r$/, '');
-    if (target.trim() === '') continue;
-    cuts.push({ file: files[i], offset, target });
+export const chooseFirstLineCuts: CutChooser = (files, texts, tok, n, seed) =>
+  cutsOnLines(files, texts, tok, n, seed, firstLine, true);
+
+/** The first line with at least 4 non-space characters; draws nothing. */
+const firstLine: LinePicker = (text) => {
+  let start = 0;
+  for (const line of text.split('\n')) {
+    if (line.trim().length >= 4) return [start, start + line.length];
+    start += line.length + 1;
   }
-  return cuts;
-}
+  return null;
+};
