@@ -1,7 +1,7 @@
 // The inline completion pipeline (llama.vscode's order): gate -> typed-through cache -> adaptive
 // debounce -> engine (cancelled with VS Code's token) -> item, with local statistics.
 import * as vscode from 'vscode';
-import type { CompletionResult } from '../engine/engine';
+import type { WireCompletionResult } from '../worker/protocol';
 import { autoClosedSpan } from '../engine/core/postprocess';
 import { debounceDelay, shouldComplete, typeThrough, type CachedSuggestion } from './gating';
 import { median } from '../engine/numbers';
@@ -36,7 +36,7 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
     private readonly settings: () => Settings,
     private readonly stats: CompletionStats,
     private readonly log: vscode.LogOutputChannel,
-    private readonly onResult: (r: CompletionResult) => void,
+    private readonly onResult: (r: WireCompletionResult) => void,
   ) {}
 
   /** Called on every document change: the typing speed drives the debounce. */

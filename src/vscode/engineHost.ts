@@ -3,22 +3,28 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { CompleteOptions, CompletionResult } from '../engine/engine';
-import { discoverModels, type Manifest, type ModelEntry } from '../engine/runtime/manifest';
+import { discoverModels, type ModelEntry } from '../engine/runtime/manifest';
 import type { RuntimeOptions } from '../engine/runtime/runtime';
-import { describePlan, type BackendReport } from '../engine/core/session';
+import { describePlan } from '../engine/core/session';
 import { dawnFlagsFromEnv, findDawnAddon, probeWebGpu } from '../engine/runtime/webgpu';
 import { EngineClient } from '../worker/client';
-import type { CompareParams, CompareRow } from '../worker/protocol';
+import type {
+  CompareParams,
+  CompareRow,
+  WireBackendReport,
+  WireCompleteOptions,
+  WireCompletionResult,
+  WireManifest,
+} from '../worker/protocol';
 import { effectiveThreads, languageEnabled, type Settings } from './settings';
 
 export type EngineStatus =
   | { kind: 'loading'; model: string }
   | {
       kind: 'ready';
-      manifest: Manifest;
+      manifest: WireManifest;
       backend: string;
-      report: BackendReport | null;
+      report: WireBackendReport | null;
       note?: string;
     }
   | { kind: 'error'; model: string; message: string }
@@ -85,7 +91,7 @@ export class EngineHost implements vscode.Disposable {
   }
 
   /** The worker measured the backends, or WebGPU failed: show where the model runs now. */
-  private onBackend(report: BackendReport): void {
+  private onBackend(report: WireBackendReport): void {
     const s = this._status;
     if (s.kind !== 'ready') return;
     this.log.info(`backend: ${report.label}; ${describePlan(report).join('; ')}`);
@@ -328,9 +334,9 @@ export class EngineHost implements vscode.Disposable {
   complete(
     doc: vscode.TextDocument,
     offset: number,
-    options: Partial<CompleteOptions>,
+    options: WireCompleteOptions,
     signal: AbortSignal,
-  ): Promise<CompletionResult> {
+  ): Promise<WireCompletionResult> {
     return this.client.complete(doc.uri.toString(), offset, options, signal);
   }
 

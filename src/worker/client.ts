@@ -1,10 +1,7 @@
 // The caller's side of the inference worker: typed requests, cancellation, and recovery when the
 // worker dies (it is restarted, the model and documents are restored, in-flight requests retried once).
 import { Worker } from 'node:worker_threads';
-import type { TokenEdit } from '../engine/core/documentTokens';
-import type { BackendReport } from '../engine/core/session';
 import { prepareDawnEnv } from '../engine/runtime/webgpu';
-import type { CompleteOptions, CompletionResult } from '../engine/engine';
 import type {
   CompareParams,
   Envelope,
@@ -14,6 +11,10 @@ import type {
   Request,
   Response,
   Kind,
+  WireBackendReport,
+  WireCompleteOptions,
+  WireCompletionResult,
+  WireTokenEdit,
   WorkerEvent,
 } from './protocol';
 
@@ -31,7 +32,7 @@ export interface ClientOptions {
   documents: () => OpenDocument[];
   log?: (message: string) => void;
   /** The worker moved the model to other backends (after measuring, or because WebGPU failed). */
-  onBackend?: (report: BackendReport) => void;
+  onBackend?: (report: WireBackendReport) => void;
 }
 
 interface Pending {
@@ -74,7 +75,7 @@ export class EngineClient {
     return this.call({ kind: 'open', uri, text, languageId });
   }
 
-  edit(uri: string, edits: TokenEdit[]): Promise<null> {
+  edit(uri: string, edits: WireTokenEdit[]): Promise<null> {
     return this.call({ kind: 'edit', uri, edits });
   }
 
@@ -128,9 +129,9 @@ export class EngineClient {
   async complete(
     uri: string,
     offset: number,
-    options: Partial<CompleteOptions>,
+    options: WireCompleteOptions,
     signal?: AbortSignal,
-  ): Promise<CompletionResult> {
+  ): Promise<WireCompletionResult> {
     const request: Request<'complete'> = { kind: 'complete', uri, offset, options };
     const { id, promise } = this.send(request);
     const onAbort = () => this.post({ id: this.nextId++, kind: 'cancel', target: id });

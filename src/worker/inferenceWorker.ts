@@ -1,7 +1,8 @@
 // The inference worker: owns the engine (tokenizer, onnxruntime sessions, document states) so that
 // tokenizing a 20 MB file or running the model never blocks the extension host's event loop.
 import { parentPort } from 'node:worker_threads';
-import type { Engine } from '../engine/engine';
+import type { BackendReport } from '../engine/core/session';
+import type { CompletionResult, Engine } from '../engine/engine';
 import { compareModels } from './compare';
 import { openEngine } from '../engine/models';
 import { installNetworkGuard } from '../engine/runtime/networkGuard';
@@ -15,6 +16,8 @@ import type {
   Reply,
   Request,
   Response,
+  WireBackendReport,
+  WireCompletionResult,
   WorkerEvent,
 } from './protocol';
 
@@ -29,6 +32,34 @@ let engine: Engine | null = null;
 const inflight = new Set<number>();
 const cancelled = new Set<number>();
 
+// Engine values are copied field by field into their wire types: posting the engine's object would
+// clone all it holds (the manifest's graphs and checksums, a report built from a spread), not just
+// what protocol.ts declares. The wire's options are a subset of the engine's (protocol.ts checks it)
+// and go to the engine as they are.
+
+function wireReport(r: BackendReport): WireBackendReport {
+  const { label, gpu, step, prefill, encoder, capture, timings, transferMs, note } = r;
+  return { label, gpu, step, prefill, encoder, capture, timings, transferMs, note };
+}
+
+function wireResult(r: CompletionResult): WireCompletionResult {
+  const { totalMs, prefillMs, firstTokenMs, stepMs } = r.timings;
+  return {
+    text: r.text,
+    raw: r.raw,
+    model: r.model,
+    reread: r.reread,
+    source: r.source,
+    memory: r.memory,
+    stop: r.stop,
+    tokens: r.tokens,
+    origin: r.origin,
+    runs: r.runs,
+    drafted: r.drafted,
+    timings: { totalMs, prefillMs, firstTokenMs, stepMs },
+  };
+}
+
 async function load(params: LoadParams): Promise<ModelInfo> {
   const t0 = performance.now();
   const next = await openEngine(params.folder, params.runtime, params.engine);
@@ -36,16 +67,19 @@ async function load(params: LoadParams): Promise<ModelInfo> {
   next.onBackgroundError = (e) => console.error('linea worker: background job failed:', e);
   if (session instanceof ScheduledModel) {
     session.onChange = (report) => {
-      if (engine === next) port.postMessage({ event: 'backend', report } satisfies WorkerEvent);
+      if (engine !== next) return;
+      port.postMessage({ event: 'backend', report: wireReport(report) } satisfies WorkerEvent);
     };
   }
   const old = engine;
   engine = next;
   await old?.dispose();
+  const { id, variant, parameters } = session.manifest;
+  const report = session.report?.();
   return {
-    manifest: session.manifest,
+    manifest: { id, variant, parameters },
     backend: session.backend,
-    report: session.report?.() ?? null,
+    report: report ? wireReport(report) : null,
     loadMs: performance.now() - t0,
   };
 }
@@ -80,9 +114,10 @@ const handlers: {
   complete: async (msg) => {
     inflight.add(msg.id);
     try {
-      return await needEngine().complete(msg.uri, msg.offset, msg.options, () =>
+      const result = await needEngine().complete(msg.uri, msg.offset, msg.options, () =>
         cancelled.has(msg.id),
       );
+      return wireResult(result);
     } finally {
       inflight.delete(msg.id);
       cancelled.delete(msg.id);
