@@ -5,7 +5,8 @@ implementations must reproduce (tests/test_recall.py here, test/engine/recallPar
 Sources are token arrays at a distance (0 the document, 1 an open editor, 2 a recently edited file).
 Candidates are the positions whose preceding tokens match the context's tail (up to max_order); the
 mixture is nested over the orders within a distance, and over the distances from the farthest in:
-p <- (n_k(t) + κ_k p) / (c_k + κ_k), κ_k = κ γ^(k-1).
+p <- (n_k(t) + κ_k p) / (c_k + κ_k), κ_k = κ γ^(k-1) u_k^α, u_k the distinct tokens after the matches
+of at least k tokens (Witten-Bell's idea: a context followed by many different tokens says less).
 """
 from __future__ import annotations
 
@@ -24,15 +25,18 @@ class RecallOptions:
     max_rescans: int = 4
     rescan_budget: int = 65_536
     order_decay: float = 0.9
-    kappa_far: float = 1024.0
-    order_decay_far: float = 0.6
+    kappa_far: float = 32.0
+    order_decay_far: float = 0.8
+    distinct_power: float = 1.0
+    distinct_power_far: float = 1.0
 
     @classmethod
     def from_ts(cls, o: dict) -> "RecallOptions":
         """From the TypeScript option names (camelCase), as the parity fixture stores them."""
         names = {"maxOrder": "max_order", "kappa": "kappa", "kappaPartial": "kappa_partial", "maxCandidates": "max_candidates",
                  "scanBudget": "scan_budget", "maxRescans": "max_rescans", "rescanBudget": "rescan_budget",
-                 "orderDecay": "order_decay", "kappaFar": "kappa_far", "orderDecayFar": "order_decay_far"}
+                 "orderDecay": "order_decay", "kappaFar": "kappa_far", "orderDecayFar": "order_decay_far",
+                 "distinctPower": "distinct_power", "distinctPowerFar": "distinct_power_far"}
         return cls(**{names[k]: v for k, v in o.items() if k in names})
 
 
@@ -97,19 +101,26 @@ class RecallMatcher:
                 out.append(c)
         self.cands = out
 
-    def _level(self, cands, kappa: float, decay: float) -> tuple[float, dict[int, float]]:
+    def _level(self, cands, kappa: float, decay: float, power: float) -> tuple[float, dict[int, float]]:
         at_least = np.zeros(self.o.max_order + 2)  # (K+2,)
+        by_len: list[list[int]] = [[] for _ in range(self.o.max_order + 1)]
         order = 0
-        for _, _, n in cands:
+        for s, pos, n in cands:
             at_least[n] += 1
+            by_len[n].append(self.sources[s].ids[pos])
             order = max(order, n)
         for k in range(self.o.max_order - 1, -1, -1):
             at_least[k] += at_least[k + 1]
         lowest = 0 if at_least[0] > at_least[1] else 1
+        distinct = np.zeros(self.o.max_order + 2)  # (K+2,) u_k: distinct tokens after the matches of >= k tokens
+        seen: set[int] = set()
+        for k in range(order, -1, -1):
+            seen.update(by_len[k])
+            distinct[k] = len(seen)
         w = np.zeros(self.o.max_order + 2)  # (K+2,) weight an occurrence of length L adds: sum of w[k<=L]
         scale = 1.0
         for k in range(order, lowest - 1, -1):
-            kk = self.o.kappa_partial if k == 0 else kappa * decay ** (k - 1)
+            kk = self.o.kappa_partial if k == 0 else kappa * decay ** (k - 1) * max(1.0, distinct[k]) ** power
             w[k] = scale / (at_least[k] + kk)
             scale *= kk / (at_least[k] + kk)
         for k in range(lowest + 1, order + 1):
@@ -129,8 +140,9 @@ class RecallMatcher:
             groups.setdefault(self.sources[c[0]].distance, []).append(c)
         scale, add = 1.0, {}
         for d in sorted(groups, reverse=True):
-            kappa, decay = (self.o.kappa, self.o.order_decay) if d < 2 else (self.o.kappa_far, self.o.order_decay_far)
-            s, a = self._level(groups[d], kappa, decay)
+            kappa, decay, power = ((self.o.kappa, self.o.order_decay, self.o.distinct_power) if d < 2
+                                   else (self.o.kappa_far, self.o.order_decay_far, self.o.distinct_power_far))
+            s, a = self._level(groups[d], kappa, decay, power)
             add = {t: v * s for t, v in add.items()}
             for t, v in a.items():
                 add[t] = add.get(t, 0.0) + v

@@ -33,6 +33,8 @@ export async function runEval(argv: string[]): Promise<number> {
     'order-decay': 'value',
     'kappa-far': 'value',
     'order-decay-far': 'value',
+    'distinct-power': 'value',
+    'distinct-power-far': 'value',
     order: 'value',
     baseline: 'value',
     bpb: 'value',
@@ -237,8 +239,8 @@ function percentiles<P extends number>(xs: number[], ps: readonly P[]): Record<`
   return Object.fromEntries(ps.map((p) => [`p${p}`, percentile(xs, p)])) as Record<`p${P}`, number>;
 }
 
-/** Recall's constants: the defaults, with --kappa, --kappa-far, --order-decay, --order-decay-far and
- * --order in their place (for fitting and ablations on the validation split). */
+/** Recall's constants: the defaults, with --kappa, --kappa-far, --order-decay, --order-decay-far,
+ * --distinct-power, --distinct-power-far and --order in their place (for fitting and ablations on the validation split). */
 function recallConstants(args: ParsedArgs): RecallOptions {
   return {
     ...DEFAULT_RECALL_OPTIONS,
@@ -247,6 +249,8 @@ function recallConstants(args: ParsedArgs): RecallOptions {
     orderDecay: numFlag(args, 'order-decay', DEFAULT_RECALL_OPTIONS.orderDecay),
     orderDecayFar: numFlag(args, 'order-decay-far', DEFAULT_RECALL_OPTIONS.orderDecayFar),
     maxOrder: intFlag(args, 'order', DEFAULT_RECALL_OPTIONS.maxOrder, 1),
+    distinctPower: numFlag(args, 'distinct-power', DEFAULT_RECALL_OPTIONS.distinctPower),
+    distinctPowerFar: numFlag(args, 'distinct-power-far', DEFAULT_RECALL_OPTIONS.distinctPowerFar),
   };
 }
 
@@ -323,8 +327,17 @@ async function runBitsPerByte(args: ParsedArgs, dir: string): Promise<number> {
           const p = softmax(r.logits);
           let h = 0;
           for (const q of p) if (q > 0) h -= q * Math.log(q);
-          const { atLeast, hits } = m.orderCounts(target);
-          dump.push(JSON.stringify({ p: p[target], h, b: bytesOf(target), c: atLeast, n: hits }));
+          const { atLeast, hits, distinct } = m.orderCounts(target);
+          dump.push(
+            JSON.stringify({
+              p: p[target],
+              h,
+              b: bytesOf(target),
+              c: atLeast,
+              n: hits,
+              u: distinct,
+            }),
+          );
         }
         bytes += bytesOf(target);
         tokens++;

@@ -24,6 +24,7 @@ const USAGE = `usage: linea <command> [options]
   eval DIR     line-completion exact match, edit similarity and latency over a seeded sample of files
       [--model ID|DIR] [--files N] [--seed S] [--threads N] [--json]
       [--recall on|off] [--kappa K] [--order-decay G] [--kappa-far K] [--order-decay-far G] [--order N]
+      [--distinct-power A] [--distinct-power-far A]
       (recall's constants) [--baseline copy] (no model) [--dump FILE] (with --bpb: inputs for fit_recall.py)
       [--workspace N] (recall also reads N files of the same package, as recently edited files)
       [--first-line] (cut each file's first line: does the suggestion stay in the file's language?)

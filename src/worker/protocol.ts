@@ -41,6 +41,8 @@ export interface WireRecallOptions {
   orderDecay: number;
   kappaFar: number;
   orderDecayFar: number;
+  distinctPower: number;
+  distinctPowerFar: number;
 }
 
 export interface WireRecentFiles {

@@ -9,7 +9,15 @@ import {
 } from '../../src/engine/core/recall';
 
 const uniform = (v: number) => new Float32Array(v).fill(1 / v);
-const opts = { ...DEFAULT_RECALL_OPTIONS, maxOrder: 4, kappa: 1, orderDecay: 1 };
+// The nesting itself, without the distinct-token term (its own test below).
+const opts = {
+  ...DEFAULT_RECALL_OPTIONS,
+  maxOrder: 4,
+  kappa: 1,
+  orderDecay: 1,
+  distinctPower: 0,
+  distinctPowerFar: 0,
+};
 
 test('the mixture is nested from order 1 up: λ = c / (c + κ) at each order', () => {
   //          0  1  2  3  4  5  6  7
@@ -27,6 +35,22 @@ test('the mixture is nested from order 1 up: λ = c / (c + κ) at each order', (
   assert.ok(Math.abs(p[0] - expect(0)) < 1e-6);
   const sum = p.reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(sum - 1) < 1e-5, `sums to ${sum}`);
+});
+
+test('a context followed by different tokens defers to the model (κ·u^α); one followed by the same token does not', () => {
+  const o = { ...opts, distinctPower: 1 };
+  // "1 2" was followed by 3 and by 4: u = 2 at orders 1 and 2, so κ = 2 at both
+  const split = uniform(10);
+  new RecallMatcher([{ ids: [1, 2, 3, 1, 2, 4, 9, 9] }], [1, 2], o).mix(split);
+  assert.ok(Math.abs(split[3] - (1 + 2 * ((1 + 2 * 0.1) / 4)) / 4) < 1e-6, `p[3] = ${split[3]}`);
+  assert.ok(Math.abs(split[0] - (2 * ((2 * 0.1) / 4)) / 4) < 1e-6, `p[0] = ${split[0]}`);
+  // "1 2" was followed by 3 both times: u = 1, κ stays 1, the same as without the term
+  const same = uniform(10);
+  const plain = uniform(10);
+  new RecallMatcher([{ ids: [1, 2, 3, 1, 2, 3, 9, 9] }], [1, 2], o).mix(same);
+  new RecallMatcher([{ ids: [1, 2, 3, 1, 2, 3, 9, 9] }], [1, 2], opts).mix(plain);
+  for (let t = 0; t < 10; t++) assert.ok(Math.abs(same[t] - plain[t]) < 1e-7);
+  assert.ok(same[3] > 0.8);
 });
 
 test('κ shrinks with the order (γ); recent files are mixed in before the document, which has the final say', () => {

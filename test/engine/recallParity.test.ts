@@ -49,6 +49,8 @@ function makeCases(): Case[] {
     { kappa: 1, orderDecay: 1, maxOrder: 4 },
     { kappa: 8, orderDecay: 0.5, kappaFar: 4, orderDecayFar: 0.9, maxOrder: 6 },
     { maxCandidates: 3, maxOrder: 3 },
+    { distinctPower: 0, distinctPowerFar: 0 },
+    { distinctPower: 2, distinctPowerFar: 0.5, kappaFar: 1024, orderDecayFar: 0.6, maxOrder: 5 },
   ];
   for (let i = 0; i < 24; i++) {
     const vocab = 3 + (i % 6); // small vocabularies repeat, so long matches happen

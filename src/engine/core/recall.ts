@@ -31,6 +31,11 @@ export interface RecallOptions {
   /** κ and γ for recently edited files (distance 2), weaker evidence than what is open. */
   kappaFar: number;
   orderDecayFar: number;
+  /** α: order k's κ is also multiplied by u_k^α, u_k the distinct tokens that followed its matches
+   *  (Witten-Bell's idea): a context always followed by the same token keeps κ, one followed by many
+   *  different tokens says less about which comes next. 0 turns it off. */
+  distinctPower: number;
+  distinctPowerFar: number;
 }
 
 const NO_VOTE: RecallVote = { order: -1, count: 0, top: -1 };
@@ -40,12 +45,15 @@ const IDENTIFIER_PIECE = /^[ \t]?[A-Za-z_$][\w$]*$/;
 // edit similarity): κ 4, order 8: 17.3 / 39.0; κ 4, order 16: 19.3 / 39.0; κ 4, order 32: 19.3 / 38.9.
 // κ and γ were then fitted on the validation split's bits/byte (models/training/fit_recall.py over 29k
 // tokens of 40 files, with 20 files of the same package as the recently edited ones): κ 8 everywhere
-// -12.2% against the model alone; far κ 1024 γ 0.6 for the recent files: -24.8%. Recent files are weak
-// evidence one by one (a short match in another file is often a coincidence), so their κ is large;
-// open editors, which the user chose to have beside the code, count as the document. For the document,
-// bits/byte alone would pick κ 32 γ 0.8 (-25.6%), but that lets the model out-vote a line written once
-// before (`this.visit([` -> `this.visit(this.` instead of the earlier line): κ 8 γ 0.9 keeps those
-// copies, costs 1.4 points of val bits/byte (-24.2%), and is level on val line EM (20.0 vs 20.7 of 150).
+// -12.2% against the model alone. For the document, bits/byte alone would pick κ 32 γ 0.8, but that
+// lets the model out-vote a line written once before (`this.visit([` -> `this.visit(this.` instead of
+// the earlier line): κ 8 γ 0.9 keeps those copies. Open editors, which the user chose to have beside
+// the code, count as the document. Then α (κ times u_k^α, u_k the distinct tokens that followed the
+// order-k matches): a line written once has u = 1 and keeps κ 8 γ 0.9, while a context followed by many
+// different tokens (`(`, `self.`) defers to the model. α 1: val bits/byte -9.8% -> -13.3% with the
+// document alone, -21.0% -> -28.0% with 20 recent files (far κ 1024 γ 0.6 -> κ 32 γ 0.8, refitted with
+// α); val line EM/edit similarity 19.0/39.5 -> 21.0/41.1 (200 cuts), 19.5/40.6 -> 22.5/42.3 with the
+// recent files. α 1.5 fitted bits/byte 0.2 points better but lost a point of line EM.
 export const DEFAULT_RECALL_OPTIONS: RecallOptions = {
   maxOrder: 16,
   kappa: 8,
@@ -56,8 +64,10 @@ export const DEFAULT_RECALL_OPTIONS: RecallOptions = {
   rescanBudget: 65_536,
   draftMinOrder: 2,
   orderDecay: 0.9,
-  kappaFar: 1024,
-  orderDecayFar: 0.6,
+  kappaFar: 32,
+  orderDecayFar: 0.8,
+  distinctPower: 1,
+  distinctPowerFar: 1,
 };
 
 /** A token array to recall from; positions in [skipFrom, skipTo) are never predicted from (the cursor's own text). */
@@ -196,8 +206,8 @@ export class RecallMatcher {
     if (byDistance.size === 1) {
       const [[d, cands]] = byDistance;
       return d < 2
-        ? this.level(cands, o.kappa, o.orderDecay)
-        : this.level(cands, o.kappaFar, o.orderDecayFar);
+        ? this.level(cands, o.kappa, o.orderDecay, o.distinctPower)
+        : this.level(cands, o.kappaFar, o.orderDecayFar, o.distinctPowerFar);
     }
     let scale = 1;
     let add = new Map<number, number>();
@@ -205,8 +215,8 @@ export class RecallMatcher {
     for (const d of [...byDistance.keys()].sort((x, y) => y - x)) {
       const level =
         d < 2
-          ? this.level(byDistance.get(d)!, o.kappa, o.orderDecay)
-          : this.level(byDistance.get(d)!, o.kappaFar, o.orderDecayFar);
+          ? this.level(byDistance.get(d)!, o.kappa, o.orderDecay, o.distinctPower)
+          : this.level(byDistance.get(d)!, o.kappaFar, o.orderDecayFar, o.distinctPowerFar);
       // p <- s·p + a applied to p = scale·p_model + add: the earlier add is scaled too
       const next = new Map<number, number>();
       for (const [t, a] of add) next.set(t, a * level.scale);
@@ -223,23 +233,36 @@ export class RecallMatcher {
     cands: readonly Candidate[],
     kappa: number,
     decay: number,
+    power: number,
   ): { scale: number; add: Map<number, number>; vote: RecallVote } {
     const { maxOrder } = this.options;
     // c_k: occurrences matching at least k tokens (suffix sums of the length histogram)
     const atLeast = new Float64Array(maxOrder + 2);
+    const byLen: number[][] = Array.from({ length: maxOrder + 1 }, () => []);
     let order = 0;
     for (const c of cands) {
       atLeast[c.len]++;
+      byLen[c.len].push(this.sources[c.src].ids[c.pos]);
       if (c.len > order) order = c.len;
     }
     for (let k = maxOrder - 1; k >= 0; k--) atLeast[k] += atLeast[k + 1];
     const lowest = atLeast[0] > atLeast[1] ? 0 : 1; // order 0 only where the healed piece put candidates
+    // u_k: distinct tokens after the occurrences matching at least k tokens
+    const distinct = new Float64Array(maxOrder + 2);
+    const seen = new Set<number>();
+    for (let k = order; k >= 0; k--) {
+      for (const t of byLen[k]) seen.add(t);
+      distinct[k] = seen.size;
+    }
     // Unrolled: p = scale·p_model + Σ_k w_k n_k(t), w_k = Π_{j>k} keep_j / (c_k + κ); an occurrence
     // matching L tokens counts in every n_k with k <= L, so it adds W(L) = Σ_{k<=L} w_k to its token.
     const w = new Float64Array(maxOrder + 2);
     let scale = 1;
     for (let k = order; k >= lowest; k--) {
-      const kk = k === 0 ? this.options.kappaPartial : kappa * decay ** (k - 1);
+      const kk =
+        k === 0
+          ? this.options.kappaPartial
+          : kappa * decay ** (k - 1) * Math.max(1, distinct[k]) ** power;
       w[k] = scale / (atLeast[k] + kk);
       scale *= kk / (atLeast[k] + kk);
     }
@@ -265,20 +288,24 @@ export class RecallMatcher {
    * The mixture's inputs for one token, for fitting its constants offline: by distance d (0..2),
    * occurrences matching at least k tokens (atLeast[d][k]) and those that continue with `t` (hits).
    */
-  orderCounts(t: number): { atLeast: number[][]; hits: number[][] } {
+  orderCounts(t: number): { atLeast: number[][]; hits: number[][]; distinct: number[][] } {
     const row = () => new Array<number>(this.options.maxOrder + 1).fill(0);
     const atLeast = [row(), row(), row()];
     const hits = [row(), row(), row()];
+    const seen = [0, 1, 2].map(() =>
+      Array.from({ length: this.options.maxOrder + 1 }, () => new Set<number>()),
+    );
     for (const c of this.cands) {
       const src = this.sources[c.src];
       const d = Math.min(2, src.distance ?? 0);
-      const hit = src.ids[c.pos] === t;
+      const next = src.ids[c.pos];
       for (let k = 0; k <= c.len; k++) {
         atLeast[d][k]++;
-        if (hit) hits[d][k]++;
+        if (next === t) hits[d][k]++;
+        seen[d][k].add(next);
       }
     }
-    return { atLeast, hits };
+    return { atLeast, hits, distinct: seen.map((r) => r.map((set) => set.size)) };
   }
 
   /** Mixes recall into `probs` (a distribution, changed in place). */
