@@ -86,8 +86,9 @@ def unit_lower_inverse(m: torch.Tensor, n_terms: int) -> torch.Tensor:
     Training uses a triangular solve. The exported graph has none (and no Loop), so it uses the finite
     Neumann series as prod_i (I + (-M)^(2^i)), i < n_terms, exact when 2^n_terms >= T. Its terms grow
     like binomials (M^k[i, j] ~ C(i - j - 1, k - 1) when keys align), so fp32 keeps it only for short
-    chunks: the graph's chunk is capped at DELTA_GRAPH_CHUNK tokens. A 64-token product overflowed
-    in training (NaN after 2M tokens), which is why training no longer uses it.
+    chunks: the graph's chunk is capped at DELTA_GRAPH_CHUNK tokens (delta_blocks chains such chunks for
+    longer reads). A 64-token product overflowed in training (NaN after 2M tokens), which is why
+    training no longer uses it.
     """
     eye = (causal_mask(m.shape[-1], m) & causal_mask(m.shape[-1], m).transpose(0, 1)).to(m.dtype)
     if not torch.jit.is_tracing():
@@ -124,6 +125,47 @@ def delta_chunk(q, k, v, beta, g, s, n_terms: int):
     last = cum[..., -1:]  # (B, H, 1)
     s = torch.exp(last)[..., None] * s + (k * torch.exp(last - cum)[..., None]).transpose(-1, -2) @ w
     return out, s
+
+
+@fp32_core
+def delta_blocks(q, k, v, beta, g, s, block: int):
+    """The gated delta rule over a chunk of nb * block tokens without inverting a long (I + M).
+
+    Each sub-block's WY form is exact on its own (the block-sized Neumann product of delta_chunk) and
+    affine in the state it starts from: W_b = U_b - P_b S_b. So the sub-block's state map is affine too,
+    S_{b+1} = F_b S_b + E_b with F_b = G_last I - K~_b^T P_b (a product of decays and contractions
+    I - beta k^T k, hence bounded), and its outputs are O_b = Qa_b S_b + C_b. Every term is computed for
+    all sub-blocks at once; only the nb small state updates run in sequence (unrolled in the graph).
+    Shapes as in delta_chunk, with T a multiple of block.
+    """
+    b, h, t, dk = q.shape
+    nb = t // block
+    q, k, v = (x.reshape(b, h, nb, block, x.shape[-1]) for x in (q, k, v))  # (B, H, nb, c, d)
+    beta, g = beta.reshape(b, h, nb, block), g.reshape(b, h, nb, block)  # (B, H, nb, c)
+    mask = causal_mask(block, q)  # (c, c)
+    strict = mask & ~mask.transpose(0, 1)  # j < i
+    cum = (g[..., None, :] * mask).sum(-1)  # (B, H, nb, c) log G_i inside each sub-block
+    diff = cum[..., :, None] - cum[..., None, :]  # (B, H, nb, c, c)
+    dec_in = torch.exp(torch.where(mask, diff, torch.full_like(diff, NEG)))  # 0 above the diagonal
+    m = beta[..., None] * (k @ k.transpose(-1, -2)) * (dec_in * strict)  # (B, H, nb, c, c) strictly lower
+    inv = unit_lower_inverse(m, max(1, math.ceil(math.log2(max(block, 2)))))  # (B, H, nb, c, c)
+    gi = torch.exp(cum)[..., None]  # (B, H, nb, c, 1)
+    u = inv @ (beta[..., None] * v)  # (B, H, nb, c, dv) W's part from the block's own values
+    p = inv @ (beta[..., None] * gi * k)  # (B, H, nb, c, dk) W's dependence on the incoming state
+    att = (q @ k.transpose(-1, -2)) * dec_in  # (B, H, nb, c, c)
+    qa = gi * q - att @ p  # (B, H, nb, c, dk)
+    ca = att @ u  # (B, H, nb, c, dv)
+    last = cum[..., -1:]  # (B, H, nb, 1)
+    kt = (k * torch.exp(last - cum)[..., None]).transpose(-1, -2)  # (B, H, nb, dk, c)
+    eye = (steps(dk, q)[:, None] == steps(dk, q)[None, :]).to(q.dtype)  # (dk, dk)
+    f = torch.exp(last)[..., None] * eye - kt @ p  # (B, H, nb, dk, dk)
+    e = kt @ u  # (B, H, nb, dk, dv)
+    starts = []
+    for i in range(nb):
+        starts.append(s)
+        s = f[:, :, i] @ s + e[:, :, i]  # (B, H, dk, dv)
+    out = qa @ torch.stack(starts, dim=2) + ca  # (B, H, nb, c, dv)
+    return out.reshape(b, h, t, -1), s
 
 
 @fp32_core
@@ -170,6 +212,9 @@ class GatedDeltaNet(Mixer):
         t = x.shape[1]
         if (self.export_t if torch.jit.is_tracing() else t) == 1:
             out, s = delta_token(q, k, v, beta, g, state[0])
+        elif torch.jit.is_tracing() and (self.export_t or 0) > self.max_chunk:
+            # The fixed-length prefill graph: exact max_chunk sub-blocks chained by their state maps.
+            out, s = delta_blocks(q, k, v, beta, g, state[0], self.max_chunk)
         else:
             # The chunk graph must serve any T <= max_chunk.
             span = (self.export_t or self.max_chunk) if torch.jit.is_tracing() else t

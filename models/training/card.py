@@ -125,6 +125,23 @@ def int8_table(mans: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def encoder_table(mans: list[dict]) -> str:
+    """encoder_stats.py's diagnostics: does the memory carry the file, and does the decoder read it?"""
+    rows = ["| model | suffix slots | middle, encoder on / off | memory spread: packed / suffix | encoder / fusion gradient vs decoder | fusion attention entropy | on suffix slots | fusion output moved |",
+            "|---|---|---|---|---|---|---|---|"]
+    for m in mans:
+        x, e = m["metrics"], m["metrics"].get("encoder")
+        if not e:
+            continue
+        rows.append(f'| {m["id"]} | {m["config"].get("suffix_slots", 0)} | '
+                    f'{fmt(x.get("bpb_middle_with_encoder"))} / {fmt(x.get("bpb_middle_without_encoder"))} | '
+                    f'{fmt(e.get("memory_spread_packed"), 2)} / {fmt(e.get("memory_spread_suffix"), 2)} | '
+                    f'{e["encoder_grad_vs_decoder"]:.1e} / {e["fusion_grad_vs_decoder"]:.1e} | '
+                    f'{fmt(e.get("fusion_attention_entropy"), 3)} | {fmt(e.get("fusion_attention_on_suffix"), 2)} | '
+                    f'{fmt(e.get("fusion_output_moved"), 4)} |')
+    return "\n".join(rows)
+
+
 def replace(text: str, name: str, body: str) -> str:
     # The block may be empty (markers on consecutive lines) or hold an earlier table.
     pat = re.compile(rf"(<!-- card:{name} -->\n)(?:.*?\n)?(<!-- /card:{name} -->)", re.S)
@@ -151,6 +168,8 @@ def main(argv=None) -> int:
             text = replace(text, "runs", runs_table(shipped))
         if "<!-- card:recall -->" in text:
             text = replace(text, "recall", recall_table(shipped))
+        if "<!-- card:encoder -->" in text:
+            text = replace(text, "encoder", encoder_table(shipped))
         bench = json.loads(args.bench.read_text()) if args.bench else None
         ablation_bench = json.loads(args.ablation_bench.read_text()) if args.ablation_bench else None
         benches = [b for b in (bench, ablation_bench) if b]

@@ -9,6 +9,9 @@ from pathlib import Path
 # The longest chunk the exported gated-delta graph accepts: its Neumann product's terms stay within
 # fp32's reach (C(15, 7) = 6435) for 16 tokens (see attention_linear.unit_lower_inverse).
 DELTA_GRAPH_CHUNK = 16
+# The fixed length of gated delta's prefill graph: DELTA_GRAPH_CHUNK-token sub-blocks chained by their
+# exact state maps (attention_linear.delta_blocks), so no long inverse; chosen by timing on 2 WASM threads.
+DELTA_PREFILL_CHUNK = 128
 VARIANTS = ("linear", "decay", "deltanet", "hybrid", "softmax", "luna", "sparse")
 # Variants whose decoder state has a fixed size whatever the context length.
 CONSTANT_STATE = ("linear", "decay", "deltanet", "hybrid", "luna")
@@ -43,6 +46,11 @@ class ModelConfig:
     mem_slots: int = 16  # l: memory slots the Luna pack produces
     pack_residual: bool = True  # memory = LN(P + packed); the CPU-scale models learned a near-constant memory
     # this way (P dominates; see models/README.md), so a new run should try False: memory = LN(packed)
+    # S: the encoder's states of the S tokens right after <hole>, at full resolution, follow the packed
+    # slots in the memory. Packing averaged a file into near-constant slots (uniform attention, 1e-5 of
+    # the decoder's gradient reached the encoder); the code right after the cursor is what a middle
+    # span most needs, and these slots give it to the fusion without averaging. 0: packed slots only.
+    suffix_slots: int = 0
     n_fusion: int = 1  # fusion blocks (cross-attention to memory + FFN) after the decoder blocks
     max_encoder_tokens: int = 2048  # the most file-context tokens the engine gives the encoder
 
@@ -56,6 +64,8 @@ class ModelConfig:
             problems.append("hybrid splits heads half window-softmax, half linear: n_head must be even")
         if self.sparse_summary > self.sparse_block or self.enc_summary > self.enc_block:
             problems.append("summary columns per block cannot exceed the block length")
+        if self.suffix_slots < 0:
+            problems.append(f"suffix_slots must be >= 0, got {self.suffix_slots}")
         for name in ("n_layer", "n_head", "d_model", "vocab_size", "chunk_size", "max_chunk", "window"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
@@ -66,6 +76,20 @@ class ModelConfig:
     def graph_chunk(self) -> int:
         """The most tokens one run of the exported decoder takes (gated delta: see DELTA_GRAPH_CHUNK)."""
         return min(self.max_chunk, DELTA_GRAPH_CHUNK) if self.variant == "deltanet" else self.max_chunk
+
+    @property
+    def prefill_chunk(self) -> int | None:
+        """Tokens per run of the fixed-length prefill graph, for a variant whose chunk graph is capped below
+        max_chunk (gated delta); None when the chunk graph already takes max_chunk."""
+        if self.graph_chunk >= self.max_chunk:
+            return None
+        n = min(self.max_chunk, DELTA_PREFILL_CHUNK) // self.graph_chunk * self.graph_chunk
+        return n if n > self.graph_chunk else None
+
+    @property
+    def memory_slots(self) -> int:
+        """Rows of the memory the encoder returns and the fusion reads: packed slots, then suffix slots."""
+        return self.mem_slots + self.suffix_slots
 
     @property
     def head_dim(self) -> int:

@@ -2,6 +2,7 @@
 an optional int8 decoder, and manifest.json that the TypeScript engine loads.
 
     python export.py --checkpoint CKPT --tokenizer TOKENIZER_JSON --out models/ID [--int8 --val FILE]
+    python export.py --add-prefill models/ID   # the prefill graph for a folder exported without one
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from config import CONSTANT_STATE, ModelConfig, from_dict
 from model import LineaModel
 
 OPSET = 17
+PREFILL_GRAPH = "decoder_prefill"  # the fixed-length prefill graph, where the variant has one
 # Ops the graphs must not contain: no loops (Loop, Scan), no CumSum (O(L^2) on WebGPU), no Trilu
 # (missing from the JSEP WebGPU build), no Softplus (falls back to the CPU on WebGPU).
 FORBIDDEN_OPS = {"Loop", "Scan", "CumSum", "Trilu", "Softplus", "If"}
@@ -144,7 +146,7 @@ def export_decoder(model: LineaModel, path: Path, last_only: bool = True, static
     if cfg.variant == "sparse":  # unfinished block shorter than b
         state = [s[:, :3] if n["name"].endswith(("blk_k", "blk_v")) else s for s, n in zip(state, names[1:])]
     ids = torch.randint(0, cfg.vocab_size, (1, static_t or 5))
-    memory = torch.randn(1, cfg.mem_slots, cfg.d_model)
+    memory = torch.randn(1, cfg.memory_slots, cfg.d_model)
     pos = torch.tensor([grow * (cfg.sparse_block // cfg.sparse_summary) + 3 if cfg.variant == "sparse" else grow], dtype=torch.long)
     inputs = ["input_ids", "memory"] + [n["input"] for n in names]
     outputs = ["logits"] + [n["output"] for n in names]
@@ -175,6 +177,48 @@ def graph_entry(path: Path, io: dict, external: list[str] | None = None) -> dict
     return {"file": path.name, "inputs": io["inputs"], "outputs": io["outputs"], "external_data": external or []}
 
 
+def _nbytes(init) -> int:
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(init).nbytes
+
+
+def _stored(init, fp16: bool):
+    """An initializer as weights.bin stores it: its bytes and dtype, and the Cast back to float32 that
+    float16 storage puts in front of its users (None when stored as it is)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    arr = numpy_helper.to_array(init)
+    if fp16 and arr.dtype == np.float32:
+        name = init.name
+        cast = helper.make_node("Cast", [name + "__fp16"], [name], to=onnx.TensorProto.FLOAT, name=name + "__cast")
+        return arr.astype(np.float16).tobytes(), onnx.TensorProto.FLOAT16, cast
+    return arr.tobytes(), init.data_type, None
+
+
+def _point_at(g, init, dtype: int, cast, weights: str, offset: int, length: int, casts: list) -> None:
+    """Makes init an external tensor at weights[offset:offset + length] (behind its Cast, if any)."""
+    if cast is not None:
+        init.name = cast.input[0]
+        init.data_type = dtype
+        casts.append(cast)
+    for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "external_data"):
+        init.ClearField(field)
+    for k, v in (("location", weights), ("offset", str(offset)), ("length", str(length))):
+        entry = init.external_data.add()
+        entry.key, entry.value = k, v
+    init.data_location = onnx.TensorProto.EXTERNAL
+
+
+def _save_with_casts(g, casts: list, path: Path) -> None:
+    if casts:
+        nodes = casts + list(g.graph.node)
+        del g.graph.node[:]
+        g.graph.node.extend(nodes)
+    onnx.save(g, str(path))
+
+
 def externalize(paths: list[Path], weights: Path, min_bytes: int = 1024, fp16: bool = False) -> None:
     """Moves the graphs' large initializers into one weights file, each distinct tensor stored once.
 
@@ -183,43 +227,53 @@ def externalize(paths: list[Path], weights: Path, min_bytes: int = 1024, fp16: b
     With fp16, float32 weights are stored as float16 behind a Cast that onnxruntime folds when the
     session loads: half the bytes on disk, the same float32 arithmetic at run time.
     """
-    import numpy as np
-    from onnx import helper, numpy_helper
-
     index: dict[tuple, tuple[int, int]] = {}
     with open(weights, "wb") as w:
         for path in paths:
             g = onnx.load(str(path))
-            casts = []
+            casts: list = []
             for init in g.graph.initializer:
-                arr = numpy_helper.to_array(init)
-                if arr.nbytes < min_bytes:
+                if _nbytes(init) < min_bytes:
                     continue
-                if fp16 and arr.dtype == np.float32:
-                    name = init.name
-                    init.name = name + "__fp16"
-                    init.data_type = onnx.TensorProto.FLOAT16
-                    arr = arr.astype(np.float16)
-                    casts.append(helper.make_node("Cast", [init.name], [name], to=onnx.TensorProto.FLOAT, name=name + "__cast"))
-                raw = arr.tobytes()
-                key = (init.data_type, tuple(init.dims), hashlib.sha256(raw).hexdigest())
+                raw, dtype, cast = _stored(init, fp16)
+                key = (dtype, tuple(init.dims), hashlib.sha256(raw).hexdigest())
                 if key not in index:
                     pad = (-w.tell()) % 64  # aligned offsets let runtimes map tensors in place
                     w.write(b"\0" * pad)
                     index[key] = (w.tell(), len(raw))
                     w.write(raw)
-                offset, length = index[key]
-                for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "external_data"):
-                    init.ClearField(field)
-                for k, v in (("location", weights.name), ("offset", str(offset)), ("length", str(length))):
-                    entry = init.external_data.add()
-                    entry.key, entry.value = k, v
-                init.data_location = onnx.TensorProto.EXTERNAL
-            if casts:
-                nodes = casts + list(g.graph.node)
-                del g.graph.node[:]
-                g.graph.node.extend(nodes)
-            onnx.save(g, str(path))
+                _point_at(g, init, dtype, cast, weights.name, *index[key], casts)
+            _save_with_casts(g, casts, path)
+
+
+def share_weights(path: Path, others: list[Path], weights: Path, fp16: bool, min_bytes: int = 1024) -> int:
+    """Points a new graph's large initializers at the copies `others` already keep in weights, which is
+    left byte-for-byte as it was (a shipped model gains a graph, its weights do not change). A tensor
+    found nowhere there (a constant of this graph alone) stays inside the graph: returns those bytes."""
+    blob = weights.read_bytes()
+    index: dict[tuple, tuple[int, int]] = {}
+    for other in others:
+        for init in onnx.load(str(other), load_external_data=False).graph.initializer:
+            if init.data_location == onnx.TensorProto.EXTERNAL:
+                ext = {e.key: e.value for e in init.external_data}
+                offset, length = int(ext.get("offset", 0)), int(ext["length"])
+                digest = hashlib.sha256(blob[offset : offset + length]).hexdigest()
+                index[(init.data_type, tuple(init.dims), digest)] = (offset, length)
+    g = onnx.load(str(path))
+    casts: list = []
+    inline = 0
+    for init in g.graph.initializer:
+        size = _nbytes(init)
+        if size < min_bytes:
+            continue
+        raw, dtype, cast = _stored(init, fp16)
+        at = index.get((dtype, tuple(init.dims), hashlib.sha256(raw).hexdigest()))
+        if at is None:
+            inline += size
+            continue
+        _point_at(g, init, dtype, cast, weights.name, *at, casts)
+    _save_with_casts(g, casts, path)
+    return inline
 
 
 def state_bytes(names: list[dict]) -> dict:
@@ -248,6 +302,8 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
     if cfg.has_encoder:
         ios["encoder"] = export_encoder(model, out / "encoder.onnx")
     externalize([out / f"{k}.onnx" for k in ios], out / "weights.bin", fp16=fp16_weights)
+    if cfg.prefill_chunk:  # added as to a shipped folder (add_prefill), so both ways give the same files
+        ios[PREFILL_GRAPH], _ = export_prefill(model, out, [out / f"{k}.onnx" for k in ios], fp16_weights)
     graphs = {k: graph_entry(out / f"{k}.onnx", io, ["weights.bin"]) for k, io in ios.items()}
     if not tokenizer.is_file():
         raise ExportError(f"tokenizer not found: {tokenizer}")
@@ -268,15 +324,49 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
         "files": {},
         "state": names,
         "state_bytes": state_bytes(names),
-        "memory": {"input": "memory", "shape": [1, cfg.mem_slots, cfg.d_model], "null": "encode [hole]"} if cfg.has_encoder else None,
-        "limits": {"max_chunk": cfg.graph_chunk, "max_encoder_tokens": cfg.max_encoder_tokens},
+        "memory": {"input": "memory", "shape": [1, cfg.memory_slots, cfg.d_model], "null": "encode [hole]"} if cfg.has_encoder else None,
+        "limits": {"max_chunk": cfg.graph_chunk, "max_encoder_tokens": cfg.max_encoder_tokens}
+        | ({"prefill_chunk": cfg.prefill_chunk} if cfg.prefill_chunk else {}),
         "weights": "float16 storage, float32 arithmetic" if fp16_weights else "float32",
         "metrics": {},
     }
+    if cfg.prefill_chunk:
+        manifest["prefill"] = PREFILL_GRAPH  # exactly limits.prefill_chunk tokens: long reads
     if extra:
         manifest.update(extra)
     write_manifest(out, manifest)
     return manifest
+
+
+def export_prefill(model: LineaModel, out: Path, others: list[Path], fp16: bool) -> tuple[dict, int]:
+    """decoder_prefill.onnx: the decoder at the fixed length cfg.prefill_chunk (gated delta's blocked form),
+    its weights those `others` keep in out/weights.bin; returns its io and the bytes kept inside it."""
+    path = out / f"{PREFILL_GRAPH}.onnx"
+    io = export_decoder(model, path, static_t=model.cfg.prefill_chunk)
+    return io, share_weights(path, others, out / "weights.bin", fp16)
+
+
+def add_prefill(folder: Path) -> dict:
+    """Adds the prefill graph to an exported folder, its weights read back from the folder itself
+    (shipped.load_shipped): weights.bin and every other file stay byte-for-byte as they were."""
+    from shipped import load_shipped
+
+    model, manifest = load_shipped(folder)
+    cfg = model.cfg
+    if not cfg.prefill_chunk:
+        raise ExportError(f"{folder}: a {cfg.variant} chunk graph takes max_chunk = {cfg.max_chunk}: no prefill graph needed")
+    weights = folder / "weights.bin"
+    before = sha256(weights)
+    others = [folder / g["file"] for k, g in manifest["graphs"].items() if k != PREFILL_GRAPH and "weights.bin" in g["external_data"]]
+    io, inline = export_prefill(model, folder, others, str(manifest.get("weights", "")).startswith("float16"))
+    if sha256(weights) != before:
+        raise ExportError(f"{weights}: changed while adding the prefill graph")
+    manifest["graphs"][PREFILL_GRAPH] = graph_entry(folder / f"{PREFILL_GRAPH}.onnx", io, ["weights.bin"])
+    manifest["prefill"] = PREFILL_GRAPH
+    manifest["limits"]["prefill_chunk"] = cfg.prefill_chunk
+    write_manifest(folder, manifest)
+    return {"prefill_chunk": cfg.prefill_chunk, "inline_bytes": inline,
+            "bytes": (folder / f"{PREFILL_GRAPH}.onnx").stat().st_size}
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
@@ -292,12 +382,23 @@ def write_manifest(out: Path, manifest: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", required=True)
-    ap.add_argument("--tokenizer", required=True, help="tokenizer.json the model was trained with")
-    ap.add_argument("--out", required=True, help="model folder to write, e.g. models/linea-linear")
+    ap.add_argument("--checkpoint")
+    ap.add_argument("--tokenizer", help="tokenizer.json the model was trained with")
+    ap.add_argument("--out", help="model folder to write, e.g. models/linea-linear")
+    ap.add_argument("--add-prefill", metavar="FOLDER", help="add the prefill graph to an exported folder (weights read from it)")
     ap.add_argument("--id", help="model id (default: the folder name)")
     ap.add_argument("--fp32-weights", action="store_true", help="store weights as float32 (default: float16 storage)")
     args = ap.parse_args(argv)
+    if args.add_prefill:
+        try:
+            info = add_prefill(Path(args.add_prefill))
+        except (ExportError, FileNotFoundError, ValueError) as e:
+            print(f"export: {e}", file=sys.stderr)
+            return 2
+        print(f"added {PREFILL_GRAPH}.onnx to {args.add_prefill}: {info}")
+        return 0
+    if not (args.checkpoint and args.tokenizer and args.out):
+        ap.error("--checkpoint, --tokenizer and --out are required (unless --add-prefill)")
     try:
         model, ckpt = load_checkpoint(args.checkpoint)
         special = ckpt.get("special")

@@ -103,6 +103,11 @@ class LineaModel(nn.Module):
             self.enc_ln = nn.LayerNorm(cfg.d_model)
             self.pack = LunaPack(cfg)
             self.fusion = nn.ModuleList(FusionBlock(cfg) for _ in range(cfg.n_fusion))
+            if cfg.suffix_slots:
+                # a learned offset per suffix slot (which token after the cursor), and the row that stands
+                # for a slot past the end of the file (also all of the null memory's suffix slots)
+                self.suffix_pos = nn.Parameter(torch.randn(cfg.suffix_slots, cfg.d_model) * 0.02)  # (S, D)
+                self.suffix_none = nn.Parameter(torch.randn(cfg.suffix_slots, cfg.d_model) * 0.02)  # (S, D)
         self.recompute = False  # activation checkpointing per block (Sparse Transformer, sec. 5.4)
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2 scaled init of the residual projections
@@ -184,12 +189,28 @@ class LineaModel(nn.Module):
         return (logits[:, -1] if last_only else logits), state, pos + ids.shape[1]
 
     # ---- encoder -----------------------------------------------------------------------------
+    @property
+    def hole_id(self) -> int:
+        """<hole>: the special tokens follow the BPE vocabulary as eos, hole, pad (tokenizer.py)."""
+        return self.cfg.vocab_size - 2
+
     def encode(self, ctx: torch.Tensor) -> torch.Tensor:
-        """File context ids (B, N) with the hidden span replaced by <hole> -> memory (B, l, D)."""
+        """File context ids (B, N) with the hidden span replaced by <hole> -> memory (B, l + S, D)."""
         x = self.wte(ctx)  # (B, N, D)
         for blk in self.enc_blocks:
             x = checkpoint(blk, x, use_reentrant=False) if self.recompute and self.training else blk(x)
-        return self.pack(self.enc_ln(x))
+        x = self.enc_ln(x)  # (B, N, D)
+        packed = self.pack(x)  # (B, l, D)
+        s = self.cfg.suffix_slots
+        if not s:
+            return packed
+        n = torch.ones_like(ctx[:1]).sum(1, keepdim=True)  # (1, 1) N as a tensor: a traced graph keeps N dynamic
+        hole_at = (ctx == self.hole_id).float().argmax(dim=1)  # (B,) the first <hole>
+        idx = hole_at[:, None] + 1 + torch.arange(s, device=ctx.device)[None, :]  # (B, S)
+        inside = idx < n  # (B, S)
+        rows = torch.gather(x, 1, torch.minimum(idx, n - 1)[:, :, None].expand(-1, -1, x.shape[-1]))  # (B, S, D)
+        suffix = torch.where(inside[:, :, None], rows + self.suffix_pos, self.suffix_none.expand_as(rows))  # (B, S, D)
+        return torch.cat([packed, suffix], dim=1)  # (B, l + S, D)
 
     def null_memory(self, hole_id: int, batch: int = 1) -> torch.Tensor:
         """The memory when no file context is known: the encoding of a lone <hole>."""

@@ -68,14 +68,26 @@ class OnnxModel:
             self._full = self._session("decoder_full", ort.SessionOptions())
         return self._run(self._full, ids, state, memory)
 
+    def prefill(self, ids: list[int], state: list[np.ndarray], memory: np.ndarray | None):
+        """Like step() for exactly limits.prefill_chunk tokens, through the fixed-length prefill graph."""
+        if not hasattr(self, "_prefill"):
+            if "prefill" not in self.manifest:
+                raise ExportError(f"{self.folder}/manifest.json has no prefill graph")
+            self._prefill = self._session(self.manifest["prefill"], ort.SessionOptions())
+        want = self.manifest["limits"]["prefill_chunk"]
+        if len(ids) != want:
+            raise ValueError(f"prefill of {len(ids)} tokens; the graph takes exactly {want}")
+        logits, state = self._run(self._prefill, ids, state, memory, want)
+        return logits[0], state
+
     def step(self, ids: list[int], state: list[np.ndarray], memory: np.ndarray | None):
         """Feeds ids (one chunk, 1 <= len <= max_chunk) -> (last-position logits (V,), new state)."""
         session = self.step_session if len(ids) == 1 and self.step_session else self.decoder
         logits, state = self._run(session, ids, state, memory)
         return logits[0], state
 
-    def _run(self, session, ids, state, memory):
-        if not 1 <= len(ids) <= self.manifest["limits"]["max_chunk"]:
+    def _run(self, session, ids, state, memory, length: int | None = None):
+        if length is None and not 1 <= len(ids) <= self.manifest["limits"]["max_chunk"]:
             raise ValueError(f"chunk of {len(ids)} tokens; the graph takes 1..{self.manifest['limits']['max_chunk']}")
         self.check_state(state)
         feed = {"input_ids": np.asarray([ids], dtype=np.int64)}

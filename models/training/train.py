@@ -43,6 +43,8 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | wsd (warmup-stable-decay: any stopping point can be decayed briefly)
     decay_frac: float = 0.2  # wsd: the last fraction of the steps decays linearly to min_lr
     init_from: str = ""  # a shipped model folder (manifest.json + weights.bin) to start from; the optimizer starts fresh
+    memory_lr_mult: float = 1.0  # learning rate multiplier of the encoder, pack, suffix slots and fusion
+    fusion_redraw_std: float = 0.0  # > 0: redraw the fusion's query and key maps at this std when starting from init_from
     warmup_iters: int = 100  # linear warm-up steps
     weight_decay: float = 0.1  # AdamW decay on matrices (not norms, biases, embeddings)
     beta2: float = 0.99  # AdamW beta2: nanoGPT's small-data value
@@ -122,10 +124,19 @@ def lr_at(it: int, total: int, tc: TrainConfig, time_frac: float = 0.0) -> float
     return tc.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (tc.lr - tc.min_lr)
 
 
+MEMORY_PARAMS = ("enc_blocks.", "enc_ln.", "pack.", "fusion.", "suffix_")
+
+
 def make_optimizer(model: LineaModel, tc: TrainConfig, fused: bool):
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "wte" not in n]
-    other = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "wte" not in n)]
-    groups = [{"params": decay, "weight_decay": tc.weight_decay}, {"params": other, "weight_decay": 0.0}]
+    groups = []
+    for memory in (False, True):  # the memory's parameters may learn faster (memory_lr_mult)
+        named = [(n, p) for n, p in model.named_parameters() if n.startswith(MEMORY_PARAMS) == memory]
+        decay = [p for n, p in named if p.dim() >= 2 and "wte" not in n]
+        other = [p for n, p in named if not (p.dim() >= 2 and "wte" not in n)]
+        mult = tc.memory_lr_mult if memory else 1.0
+        groups += [{"params": decay, "weight_decay": tc.weight_decay, "lr_mult": mult},
+                   {"params": other, "weight_decay": 0.0, "lr_mult": mult}]
+    groups = [g for g in groups if g["params"]]
     kwargs = {"fused": True} if fused else {"foreach": True}
     return torch.optim.AdamW(groups, lr=tc.lr, betas=(0.9, tc.beta2), **kwargs)
 
@@ -188,6 +199,35 @@ def parse_args(argv: list[str]) -> tuple[ModelConfig, TrainConfig, Path]:
     return from_dict(ModelConfig, mdict, "model config"), from_dict(TrainConfig, tdict, "training config"), Path(out).expanduser()
 
 
+def start_from(source: Path, mc: ModelConfig) -> tuple[LineaModel, dict]:
+    """The model to continue and the training record behind it ("runs": every earlier run), from a shipped
+    folder (manifest.json + weights.bin) or from another run's ckpt.pt (its optimizer is not taken).
+
+    The source may lack only the suffix slots that mc adds (suffix_slots 0 -> S): every other weight is
+    kept, and the new rows start fresh, so an encoder can change shape without losing the decoder."""
+    if source.suffix == ".pt":
+        ckpt = torch.load(source, map_location="cpu")
+        model = LineaModel(from_dict(ModelConfig, ckpt["config"], str(source)))
+        model.load_state_dict(ckpt["model"])
+        before = dict(ckpt.get("train_info", {}))
+        before["runs"] = before.get("runs") or [{k: v for k, v in before.items() if k != "runs"}]
+    else:
+        from shipped import load_shipped
+
+        model, manifest = load_shipped(source)
+        before = dict(manifest.get("training", {}))
+        before["runs"] = before.get("runs") or [{k: v for k, v in before.items() if k != "runs"} | {"metrics": manifest.get("metrics", {})}]
+    if model.cfg == mc:
+        return model, before
+    if model.cfg.suffix_slots or dataclasses.replace(model.cfg, suffix_slots=mc.suffix_slots) != mc:
+        raise ValueError(f"{source} has another model config than this run's; pass its config (--model=... or keys)")
+    grown = LineaModel(mc)
+    missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or set(missing) != {"suffix_pos", "suffix_none"}:
+        raise ValueError(f"{source}: cannot add suffix slots (missing {missing}, unexpected {unexpected})")
+    return grown, before
+
+
 def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     if tc.schedule not in ("cosine", "wsd"):
         raise ValueError(f"schedule {tc.schedule!r} is not one of cosine, wsd")
@@ -199,6 +239,8 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     tok = CodeTokenizer(Path(tc.tokenizer).expanduser())
     if mc.vocab_size != tok.vocab_size:
         mc = dataclasses.replace(mc, vocab_size=tok.vocab_size)
+    if mc.has_encoder and tok.hole != mc.vocab_size - 2:  # LineaModel.hole_id
+        raise ValueError(f"the tokenizer's <hole> is {tok.hole}, the model expects vocab_size - 2")
     folder = data.prepare(Path(tc.corpus).expanduser(), Path(tc.tokenizer).expanduser(), splits=("train", "val"))
     train_tokens, train_docs = data.load(folder, "train")
     val_tokens, val_docs = data.load(folder, "val")
@@ -215,15 +257,21 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     tokens_before = 0  # tokens of the runs behind init_from, so the manifest counts every run
     earlier_runs: list[dict] = []  # their training records, for the card's curve across runs
     if tc.init_from:
-        from shipped import load_shipped
-
-        model, manifest = load_shipped(Path(tc.init_from).expanduser())
-        if model.cfg != mc:
-            raise ValueError(f"{tc.init_from} has another model config than this run's; pass its config (--model=... or keys)")
-        before = manifest.get("training", {})
+        model, before = start_from(Path(tc.init_from).expanduser(), mc)
         tokens_before = int(before.get("tokens_total", before.get("tokens", 0)))
-        earlier_runs = before.get("runs") or [{k: v for k, v in before.items() if k != "runs"} | {"metrics": manifest.get("metrics", {})}]
+        earlier_runs = before["runs"]
         log(f"starting from {tc.init_from} ({tokens_before:,} tokens of earlier training); optimizer restarts")
+        if tc.fusion_redraw_std > 0 and mc.has_encoder:
+            # Trained beside a memory that carried nothing, the fusion's query and key maps stayed at their
+            # init scale, where its attention over the slots is uniform (entropy 0.997 of the maximum; see
+            # encoder_stats.py) and a slot worth reading gets almost no gradient: redrawn wider, the
+            # attention starts selective. Its values and output projection are kept, so the decoder's
+            # output does not jump.
+            with torch.no_grad():
+                for fb in model.fusion:
+                    fb.q.weight.normal_(0.0, tc.fusion_redraw_std)
+                    fb.kv.weight[: mc.d_model].normal_(0.0, tc.fusion_redraw_std)  # the keys; values kept
+            log(f"fusion query and key maps redrawn at std {tc.fusion_redraw_std}")
         model = model.to(device).train()
     else:
         model = LineaModel(mc).to(device)
@@ -269,7 +317,7 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
             break
         lr = lr_at(it, total_iters, tc, (time.time() - t0) / 60 / tc.max_minutes if tc.max_minutes else 0.0)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         x = batches.next().to(device)
         ctx, scored = fim_split(x, tc, tok.hole, rng)
         with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):

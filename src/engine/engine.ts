@@ -166,6 +166,9 @@ export class Engine {
   private disposed = false;
   /** Copy drafts until an all-positions run fails once. */
   private draftsWork = true;
+  /** Completions in progress, and background reads waiting for them all to end. */
+  private completing = 0;
+  private readonly completionWaiters: Array<() => void> = [];
 
   constructor(
     readonly session: ModelSession,
@@ -296,6 +299,30 @@ export class Engine {
     offset: number,
     options: Partial<CompleteOptions> = {},
     cancelled: () => boolean = () => false,
+  ): Promise<CompletionResult> {
+    this.completing++;
+    try {
+      return await this.completeNow(uri, offset, options, cancelled);
+    } finally {
+      if (--this.completing === 0) for (const wake of this.completionWaiters.splice(0)) wake();
+    }
+  }
+
+  /**
+   * Resolves once no completion is in progress. Background catch-up waits here before each run: a
+   * suggestion's decoding takes the lock step by step, and a catch-up run (up to prefill_chunk
+   * tokens) slipping in between two steps would delay the next one by all of its length.
+   */
+  private async completionsDone(): Promise<void> {
+    while (this.completing > 0)
+      await new Promise<void>((wake) => this.completionWaiters.push(wake));
+  }
+
+  private async completeNow(
+    uri: string,
+    offset: number,
+    options: Partial<CompleteOptions>,
+    cancelled: () => boolean,
   ): Promise<CompletionResult> {
     const opts = { ...DEFAULT_COMPLETE_OPTIONS, ...options };
     const t0 = now();
@@ -539,8 +566,9 @@ export class Engine {
   }
 
   /**
-   * Feeds stream tokens [from.pos, target) in chunks that end on checkpoint boundaries, saving the
-   * checkpoints (and the final state) when `save` and the document did not change meanwhile.
+   * Feeds stream tokens [from.pos, target) in chunks that end on checkpoint boundaries when `save`,
+   * saving the checkpoints (and the final state) if the document did not change meanwhile. Where the
+   * model has a prefill graph, each full prefill_chunk before the next stop is one run of it.
    */
   private async advance(
     doc: DocumentState,
@@ -551,13 +579,16 @@ export class Engine {
     cancelled: () => boolean,
   ): Promise<DecoderState> {
     const k = this.options.checkpointEvery;
-    const maxChunk = this.manifest.limits.max_chunk;
+    const { max_chunk: maxChunk, prefill_chunk: prefill = Infinity } = this.manifest.limits;
     let { pos, state } = from;
     const version = doc.version;
     while (pos < target) {
       await yieldToEvents();
+      if (priority === Priority.Background) await this.completionsDone();
       if (cancelled() || doc.closed) throw new CancelledError();
-      const end = Math.min(target, pos + maxChunk, (Math.floor(pos / k) + 1) * k);
+      // (a read that saves nothing need not stop at checkpoints: fewer, longer runs)
+      const stop = save ? Math.min(target, (Math.floor(pos / k) + 1) * k) : target;
+      const end = stop - pos >= prefill ? pos + prefill : Math.min(stop, pos + maxChunk);
       const ids = doc.streamSlice(pos, end);
       const memory = doc.memory?.mem ?? null;
       const r: StepResult = await this.lock.with(priority, () =>

@@ -80,3 +80,17 @@ def test_runs_table_shows_the_curve_across_runs():
     table = card.runs_table([m])
     assert "| m-delta | 1 | 3.0M | 3.0M | cosine | cpu, 1.1 h | 2.015 | 11.5 |" in table
     assert "| m-delta | 2 | 2.0M | 5.0M | wsd | cpu, 1.0 h | 1.900 | 5.0 |" in table
+
+
+def test_encoder_table_shows_the_diagnostics():
+    m = manifest("m-delta", "deltanet", 2.1, 80_000, 0)
+    m["config"] = {"suffix_slots": 32}
+    m["metrics"] |= {"bpb_middle_with_encoder": 1.30, "bpb_middle_without_encoder": 1.45,
+                     "encoder": {"memory_spread_packed": 0.87, "memory_spread_suffix": 0.9, "encoder_grad_vs_decoder": 0.015,
+                                 "fusion_grad_vs_decoder": 0.37, "fusion_attention_entropy": 0.61,
+                                 "fusion_attention_on_suffix": 0.8, "fusion_output_moved": 0.12}}
+    old = manifest("m-old", "linear", 2.3, 80_000, 0) | {"config": {}}  # no diagnostics: no row
+    table = card.encoder_table([m, old])
+    row = next(line for line in table.splitlines() if line.startswith("| m-delta"))
+    assert "| 32 | 1.300 / 1.450 | 0.87 / 0.90 | 1.5e-02 / 3.7e-01 | 0.610 | 0.80 | 0.1200 |" in row
+    assert "m-old" not in table

@@ -37,11 +37,15 @@ export interface Manifest {
   decoder: string;
   /** The fixed T = 1 graph for decoding steps (fewer nodes: no shape arithmetic), when exported. */
   step?: string;
+  /** The fixed T = limits.prefill_chunk graph for long reads, where the chunk graph is capped short
+   *  (gated delta: 16 tokens per run); it leaves the same state as the chunk graph would. */
+  prefill?: string;
   files: Record<string, { sha256: string; bytes: number }>;
   state: StateEntry[];
   state_bytes: { fixed: number; per_token: number };
   memory: { input: string; shape: number[] } | null;
-  limits: { max_chunk: number; max_encoder_tokens: number };
+  /** prefill_chunk: exactly this many tokens per run of the prefill graph (with `prefill` only). */
+  limits: { max_chunk: number; max_encoder_tokens: number; prefill_chunk?: number };
   /** The language header's format ("<|{}|>"), when the model was trained to read one before each file. */
   languageHeader?: string;
   metrics: Record<string, unknown>;
@@ -131,7 +135,8 @@ export interface ModelSession {
   /** A state of the right shape for a context of n tokens, filled with small random values: per-token
    *  cost depends on the shapes alone, so benchmarks at 64k tokens need not read 64k tokens first. */
   syntheticState(n: number): DecoderState;
-  /** Feeds 1..max_chunk tokens after `state`. */
+  /** Feeds 1..max_chunk tokens after `state`, or exactly limits.prefill_chunk where the model has
+   *  a prefill graph. */
   run(
     ids: readonly number[],
     state: DecoderState,

@@ -85,6 +85,23 @@ export function readManifest(folder: string): Manifest {
     check(Number.isInteger(m.tokenizer[key]), file, `tokenizer.${key} must be an integer id`);
   }
   check(Number.isInteger(m.limits.max_chunk) && m.limits.max_chunk > 0, file, 'limits.max_chunk');
+  // A prefill graph comes with its length, longer than a chunk (else the chunk graph would do).
+  check(
+    (m.prefill === undefined) === (m.limits.prefill_chunk === undefined),
+    file,
+    '"prefill" and limits.prefill_chunk go together',
+  );
+  check(
+    m.prefill === undefined || isRecord(m.graphs[m.prefill]),
+    file,
+    `prefill graph "${m.prefill}" is not in "graphs"`,
+  );
+  check(
+    m.limits.prefill_chunk === undefined ||
+      (Number.isInteger(m.limits.prefill_chunk) && m.limits.prefill_chunk > m.limits.max_chunk),
+    file,
+    'limits.prefill_chunk must be an integer above limits.max_chunk',
+  );
   check(
     m.languageHeader === undefined ||
       (typeof m.languageHeader === 'string' && m.languageHeader.includes('{}')),

@@ -301,6 +301,8 @@ export class OrtModel implements ModelSession {
   private readonly owner: Owner = { open: true };
   /** The all-positions decoder (copy drafts), opened on first use. */
   private full: Promise<ort.InferenceSession> | null = null;
+  /** The fixed-length prefill decoder, opened on first use (the warm-up's first run opens it). */
+  private prefill: Promise<ort.InferenceSession> | null = null;
 
   private constructor(
     private readonly folder: string,
@@ -386,11 +388,16 @@ export class OrtModel implements ModelSession {
     memory: EncoderMemory | null,
     opts: RunOptions = {},
   ): Promise<StepResult> {
-    const { st, mem } = await this.inputs(ids, state, memory);
+    const { st, mem } = await this.inputs(ids, state, memory, true);
     if (ids.length === 1 && opts.transient && this.fastStep && this.fastStepOn) {
       return this.fastStep.run(ids[0], st, mem);
     }
-    const session = ids.length === 1 && this.step ? this.step : this.decoder;
+    const session =
+      ids.length === 1 && this.step
+        ? this.step
+        : ids.length > this.manifest.limits.max_chunk
+          ? await this.prefillSession()
+          : this.decoder;
     const { out, next } = await this.feed(session, ids, st, mem);
     // Only a transient state (one decoding will feed straight back in) stays on the GPU.
     return {
@@ -421,15 +428,25 @@ export class OrtModel implements ModelSession {
     return { rows, state: await onCpu(next) };
   }
 
+  /** The prefill graph's session (inputs() has checked that the model has one). */
+  private prefillSession(): Promise<ort.InferenceSession> {
+    const entry = this.manifest.graphs[this.manifest.prefill!];
+    this.prefill ??= createSession(this.folder, entry, this.manifest, this.backend);
+    return this.prefill;
+  }
+
   /** Checks a run's length and brings its state and memory to where this backend can read them. */
   private async inputs(
     ids: readonly number[],
     state: DecoderState,
     memory: EncoderMemory | null,
+    allowPrefill = false,
   ): Promise<{ st: OrtState; mem: EncoderMemory | null }> {
-    const max = this.manifest.limits.max_chunk;
-    if (ids.length < 1 || ids.length > max) {
-      throw new RangeError(`a run takes 1..${max} tokens, got ${ids.length}`);
+    const { max_chunk: max, prefill_chunk: prefill } = this.manifest.limits;
+    const fits = ids.length >= 1 && ids.length <= max;
+    if (!fits && !(allowPrefill && prefill !== undefined && ids.length === prefill)) {
+      const or = allowPrefill && prefill !== undefined ? ` or exactly ${prefill}` : '';
+      throw new RangeError(`a run takes 1..${max}${or} tokens, got ${ids.length}`);
     }
     let st = requireValid(state);
     // GPU buffers belong to the WebGPU build's device: anywhere else, read them back first.
@@ -502,5 +519,10 @@ export class OrtModel implements ModelSession {
     await this.step?.release();
     await this.encoder?.release();
     if (this.full) await (await this.full).release();
+    // (a session that failed to open has nothing to release)
+    await this.prefill?.then(
+      (session) => session.release(),
+      () => {},
+    );
   }
 }

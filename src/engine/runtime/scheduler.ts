@@ -218,8 +218,9 @@ export class ScheduledModel implements ModelSession {
     // WASM's first runs are V8's baseline code: time it only once it has tiered up.
     await warmUp(this.wasm, 1500, 200, lock, stop);
     const m = this.manifest;
+    // (the prefill graph's run where the model has one: long reads are made of those)
     const chunk = Array.from(
-      { length: Math.min(m.limits.max_chunk, 256) },
+      { length: m.limits.prefill_chunk ?? Math.min(m.limits.max_chunk, 256) },
       (_, i) => 100 + (i % 50),
     );
     const encIds = Array.from({ length: m.limits.max_encoder_tokens }, (_, i) => 100 + (i % 50));
@@ -377,11 +378,18 @@ function parityIds(m: Manifest): number[] {
   return Array.from({ length: Math.min(8, m.limits.max_chunk) }, (_, i) => 100 + 17 * i);
 }
 
-/** The logits of a chunk then two greedy steps from the initial state (with the chunk's memory). */
+/** The logits of a chunk then two greedy steps from the initial state (with the chunk's memory),
+ *  and of a prefill graph's run where the model has one. */
 async function trace(model: OrtModel, ids: number[]): Promise<Float32Array[]> {
   const memory = await model.encode(ids);
+  const out: Float32Array[] = [];
+  const prefill = model.manifest.limits.prefill_chunk;
+  if (prefill !== undefined) {
+    const long = Array.from({ length: prefill }, (_, i) => ids[i % ids.length]);
+    out.push((await model.run(long, model.initState(), memory)).logits);
+  }
   let r = await model.run(ids, model.initState(), memory);
-  const out = [r.logits];
+  out.push(r.logits);
   for (let i = 0; i < 2; i++) {
     const next = await model.run([argmax(r.logits)], r.state, memory, { transient: true });
     releaseState(r.state);

@@ -25,7 +25,13 @@ export async function warmUp(
   const memory = await lock(() => session.nullMemory());
   const token = session.manifest.tokenizer.eos - 1;
   const chunk = new Array<number>(Math.min(16, session.manifest.limits.max_chunk)).fill(token);
+  const prefill = session.manifest.limits.prefill_chunk;
   const t0 = now();
+  if (prefill !== undefined && !stop()) {
+    // Once: opens the prefill graph's session before the first long read needs it.
+    const ids = new Array<number>(prefill).fill(token);
+    await lock(() => session.run(ids, session.initState(), memory));
+  }
   let state = session.initState();
   let first = NaN;
   let best = Infinity;
