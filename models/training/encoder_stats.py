@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 import data
-from layers import heads, merge_heads
 from model import LineaModel
 from tokenizer import LANGUAGE_HEADER, CodeTokenizer
 from train import Batches, TrainConfig, fim_loss, fim_split
@@ -49,15 +48,8 @@ def encoder_stats(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored:
         ids = x[:, :-1]  # (B, T)
         h, _ = model.trunk(ids, model.init_state(ids.shape[0]), torch.zeros(1, dtype=torch.long))  # (B, T, D)
         fb = model.fusion[0]
-        q = heads(fb.q(fb.ln1(h)), fb.n_head)  # (B, H, T, hd)
-
-        def cross(m):
-            k, v = (heads(t, fb.n_head) for t in fb.kv(m).chunk(2, dim=-1))  # (B, H, l + S, hd)
-            att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, H, T, l + S)
-            return fb.proj(merge_heads(att @ v)), att
-
-        out_mem, att = cross(mem)
-        out_null, _ = cross(null)
+        out_mem, att = fb.attend(h, mem)  # (B, T, D), (B, H, T, l + S)
+        out_null, _ = fb.attend(h, null)
         mid = scored.nonzero()[:, 0]  # positions that read the file's memory in training
         att_mid = att[:, :, mid]  # (B, H, M, l + S)
         entropy = -(att_mid * att_mid.clamp_min(1e-12).log()).sum(-1).mean()

@@ -81,11 +81,15 @@ class FusionBlock(nn.Module):
         self.proj = nn.Linear(d, d)
         self.ffn = FFN(d, cfg.ffn_mult, cfg.dropout)
 
-    def forward(self, x, memory):
+    def attend(self, x, memory):
+        """The cross-attention's contribution to x (B, T, D) and its weights (B, H, T, l) over the slots."""
         q = heads(self.q(self.ln1(x)), self.n_head)  # (B, H, T, hd)
         k, v = (heads(t, self.n_head) for t in self.kv(memory).chunk(2, dim=-1))  # (B, H, l, hd)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)  # (B, H, T, l)
-        x = x + self.proj(merge_heads(att @ v))
+        return self.proj(merge_heads(att @ v)), att
+
+    def forward(self, x, memory):
+        x = x + self.attend(x, memory)[0]
         return x + self.ffn(self.ln2(x))
 
 
