@@ -127,18 +127,19 @@ def int8_table(mans: list[dict]) -> str:
 
 def encoder_table(mans: list[dict]) -> str:
     """encoder_stats.py's diagnostics: does the memory carry the file, and does the decoder read it?"""
-    rows = ["| model | suffix slots | middle, encoder on / off | memory spread: packed / suffix | encoder / fusion gradient vs decoder | fusion attention entropy | on suffix slots | fusion output moved |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | suffix / copy slots | middle, encoder on / off | memory spread: packed / suffix | encoder / fusion gradient vs decoder | fusion attention entropy | on suffix slots | fusion output moved | middle targets in the copy table | middle loss the copy path saves |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for m in mans:
         x, e = m["metrics"], m["metrics"].get("encoder")
         if not e:
             continue
-        rows.append(f'| {m["id"]} | {m["config"].get("suffix_slots", 0)} | '
+        rows.append(f'| {m["id"]} | {m["config"].get("suffix_slots", 0)} / {m["config"].get("copy_slots", 0)} | '
                     f'{fmt(x.get("bpb_middle_with_encoder"))} / {fmt(x.get("bpb_middle_without_encoder"))} | '
                     f'{fmt(e.get("memory_spread_packed"), 2)} / {fmt(e.get("memory_spread_suffix"), 2)} | '
                     f'{e["encoder_grad_vs_decoder"]:.1e} / {e["fusion_grad_vs_decoder"]:.1e} | '
                     f'{fmt(e.get("fusion_attention_entropy"), 3)} | {fmt(e.get("fusion_attention_on_suffix"), 2)} | '
-                    f'{fmt(e.get("fusion_output_moved"), 4)} |')
+                    f'{fmt(e.get("fusion_output_moved"), 4)} | {fmt(e.get("copy_targets_in_suffix"), 2)} | '
+                    f'{fmt(e.get("copy_loss_saved"), 3)} |')
     return "\n".join(rows)
 
 

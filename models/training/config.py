@@ -51,6 +51,14 @@ class ModelConfig:
     # the decoder's gradient reached the encoder); the code right after the cursor is what a middle
     # span most needs, and these slots give it to the fusion without averaging. 0: packed slots only.
     suffix_slots: int = 0
+    # C: a copy path beside the fusion. The encoder turns the C tokens right after <hole> into a vocabulary-
+    # sized bonus table (each token's largest weight w_j = sigmoid(key . e_j + pos_j) over its occurrences,
+    # e_j the encoder's state there) that travels in the memory, and the head adds softplus(gate . h) times
+    # it to the logits. Measured on the shipped model before any training, a constant +1.5 on the distinct
+    # ids of the first 256 suffix tokens took middle-span bits/byte 5% lower (validation and test split):
+    # what follows the cursor is reused in the middle, and cross-attention over averaged slots never
+    # learned to point at it. 0: no copy path.
+    copy_slots: int = 0
     n_fusion: int = 1  # fusion blocks (cross-attention to memory + FFN) after the decoder blocks
     max_encoder_tokens: int = 2048  # the most file-context tokens the engine gives the encoder
 
@@ -66,6 +74,8 @@ class ModelConfig:
             problems.append("summary columns per block cannot exceed the block length")
         if self.suffix_slots < 0:
             problems.append(f"suffix_slots must be >= 0, got {self.suffix_slots}")
+        if self.copy_slots < 0 or (self.copy_slots and self.enc_layers <= 0):
+            problems.append(f"copy_slots must be >= 0 and needs an encoder (enc_layers > 0), got {self.copy_slots}")
         for name in ("n_layer", "n_head", "d_model", "vocab_size", "chunk_size", "max_chunk", "window"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be positive, got {getattr(self, name)}")
@@ -87,9 +97,19 @@ class ModelConfig:
         return n if n > self.graph_chunk else None
 
     @property
-    def memory_slots(self) -> int:
-        """Rows of the memory the encoder returns and the fusion reads: packed slots, then suffix slots."""
+    def fusion_slots(self) -> int:
+        """Rows of the memory the fusion attends to: packed slots, then suffix slots."""
         return self.mem_slots + self.suffix_slots
+
+    @property
+    def copy_rows(self) -> int:
+        """Memory rows of the copy path's bonus table: vocab_size values laid out d_model to a row."""
+        return -(-self.vocab_size // self.d_model) if self.copy_slots else 0
+
+    @property
+    def memory_slots(self) -> int:
+        """Rows of the memory the encoder returns: the fusion's slots, then the copy path's bonus table."""
+        return self.fusion_slots + self.copy_rows
 
     @property
     def head_dim(self) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 import data
 from model import LineaModel
@@ -42,8 +43,9 @@ def encoder_stats(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored:
     cfg, l = model.cfg, model.cfg.mem_slots
     model.eval()
     with torch.no_grad():
-        mem = model.encode(ctx)  # (B, l + S, D)
-        null = model.null_memory(model.hole_id, x.shape[0])  # (B, l + S, D)
+        full = model.encode(ctx)  # (B, l + S + R, D)
+        mem = full[:, : cfg.fusion_slots]  # (B, l + S, D): what the fusion reads
+        null = model.null_memory(model.hole_id, x.shape[0])[:, : cfg.fusion_slots]  # (B, l + S, D)
         spread = mem.std(0).mean(-1) / mem.abs().mean((0, 2)).clamp_min(1e-12)  # (l + S,)
         ids = x[:, :-1]  # (B, T)
         h, _ = model.trunk(ids, model.init_state(ids.shape[0]), torch.zeros(1, dtype=torch.long))  # (B, T, D)
@@ -66,6 +68,18 @@ def encoder_stats(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored:
     if cfg.suffix_slots:
         out["memory_spread_suffix"] = float(spread[l:].mean())
         out["fusion_attention_on_suffix"] = float(att_mid[..., l:].sum(-1).mean())
+    if cfg.copy_slots:
+        with torch.no_grad():
+            fused = model.fuse(h, full)  # (B, T, D)
+            plain = model.project(fused)[:, mid]  # (B, M, V)
+            copied = model.project(fused, full)[:, mid]  # (B, M, V)
+            tgt = x[:, 1:][:, mid]  # (B, M)
+            nll = lambda lg: F.cross_entropy(lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1))  # noqa: E731
+            table = full[:, cfg.fusion_slots :].reshape(x.shape[0], -1)  # (B, R*D): bonus weight per id
+            in_suffix = torch.gather(table, 1, tgt) > 0  # (B, M)
+        # how often the middle's next token is among the suffix's, and what the path saves on the middle
+        out["copy_targets_in_suffix"] = float(in_suffix.float().mean())
+        out["copy_loss_saved"] = float(1 - nll(copied) / nll(plain))
     model.zero_grad()
     model.eval()
     return {k: round(v, 6) for k, v in out.items()}

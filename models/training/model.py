@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 from attention_linear import GatedDeltaNet, LinearAttention
 from attention_softmax import SoftmaxAttention, SparseAttention, HybridAttention, masked_softmax_attention
 from config import ModelConfig
-from layers import FFN, Mixer, StateSpec, heads, merge_heads, rope, steps
+from layers import FFN, Mixer, StateSpec, heads, merge_heads, rope, softplus, steps
 from luna import LunaAttention, LunaPack
 
 
@@ -117,6 +117,17 @@ class LineaModel(nn.Module):
         for name, p in self.named_parameters():  # GPT-2 scaled init of the residual projections
             if name.endswith("proj.weight") or name.endswith("down.weight"):
                 nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * cfg.n_layer))
+        if cfg.has_encoder and cfg.copy_slots:
+            # Starts as the measured constant: every distinct suffix token +1.5 (w ~ 1), then learns where
+            # after the cursor (pos), which tokens (key on the encoder's state) and when (gate on h) to copy.
+            self.copy_key = nn.Linear(cfg.d_model, 1)
+            self.copy_pos = nn.Parameter(torch.full((cfg.copy_slots,), 4.0))  # (C,)
+            self.copy_gate = nn.Linear(cfg.d_model, 1)
+            with torch.no_grad():
+                for lin in (self.copy_key, self.copy_gate):
+                    lin.weight.zero_()
+                self.copy_key.bias.zero_()
+                self.copy_gate.bias.fill_(math.log(math.expm1(1.5)))  # softplus^-1(1.5)
 
     @staticmethod
     def _init(m: nn.Module) -> None:
@@ -166,19 +177,29 @@ class LineaModel(nn.Module):
         if self.cfg.has_encoder:
             if memory is None:
                 raise ValueError("this model has an encoder: pass a memory (null_memory() when there is no file context)")
+            slots = memory[:, : self.cfg.fusion_slots]  # (B, l + S, D): the copy table is not attended to
             for fb in self.fusion:
-                h = fb(h, memory)
+                h = fb(h, slots)
         return h
 
-    def project(self, h: torch.Tensor) -> torch.Tensor:
+    def project(self, h: torch.Tensor, memory: torch.Tensor | None = None, copy_at: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B, T, V) of the fused hidden states, plus the copy path when the model has one and a
+        memory is given (only at the positions copy_at (T,) marks, when given)."""
         # 2-D with a (zero) bias so the export is Gemm(transB=1) on the embedding itself, not a MatMul on a
         # folded transposed copy that would store the largest tensor twice
         b, t, d = h.shape
         x = self.ln_f(h).reshape(b * t, d)  # (B*T, D)
-        return F.linear(x, self.wte.weight, self.head_bias).view(b, t, -1)  # (B, T, V), tied
+        logits = F.linear(x, self.wte.weight, self.head_bias).view(b, t, -1)  # (B, T, V), tied
+        if memory is None or not self.cfg.copy_slots:
+            return logits
+        table = memory[:, self.cfg.fusion_slots :].reshape(b, 1, -1)[:, :, : logits.shape[-1]]  # (B, 1, V)
+        beta = softplus(self.copy_gate(x)).view(b, t, 1)  # (B, T, 1)
+        if copy_at is not None:
+            beta = beta * copy_at.to(beta.dtype)[None, :, None]
+        return logits + beta * table.to(logits.dtype)  # (B, T, V)
 
     def head(self, h: torch.Tensor, memory: torch.Tensor | None) -> torch.Tensor:
-        return self.project(self.fuse(h, memory))
+        return self.project(self.fuse(h, memory), memory)
 
     def forward(self, ids, state=None, pos=None, memory=None, last_only: bool = False):
         """ids (B, T) -> logits (B, T, V) (or (B, V) with last_only), new state, new pos."""
@@ -204,17 +225,39 @@ class LineaModel(nn.Module):
         for blk in self.enc_blocks:
             x = checkpoint(blk, x, use_reentrant=False) if self.recompute and self.training else blk(x)
         x = self.enc_ln(x)  # (B, N, D)
-        packed = self.pack(x)  # (B, l, D)
-        s = self.cfg.suffix_slots
-        if not s:
-            return packed
+        parts = [self.pack(x)]  # (B, l, D)
+        s, c = self.cfg.suffix_slots, self.cfg.copy_slots
+        if s:
+            rows, inside = self._after_hole(ctx, x, s)  # (B, S, D), (B, S)
+            parts.append(torch.where(inside[:, :, None], rows + self.suffix_pos, self.suffix_none.expand_as(rows)))  # (B, S, D)
+        if c:
+            parts.append(self._copy_table(ctx, x))  # (B, R, D)
+        return torch.cat(parts, dim=1)  # (B, l + S + R, D)
+
+    def _after_hole(self, ctx: torch.Tensor, x: torch.Tensor, k: int, ids: bool = False):
+        """The encoder states (or, with ids, the token ids) of the k positions after the first <hole>, and
+        which of them are inside the context."""
         n = torch.ones_like(ctx[:1]).sum(1, keepdim=True)  # (1, 1) N as a tensor: a traced graph keeps N dynamic
         hole_at = (ctx == self.hole_id).float().argmax(dim=1)  # (B,) the first <hole>
-        idx = hole_at[:, None] + 1 + torch.arange(s, device=ctx.device)[None, :]  # (B, S)
-        inside = idx < n  # (B, S)
-        rows = torch.gather(x, 1, torch.minimum(idx, n - 1)[:, :, None].expand(-1, -1, x.shape[-1]))  # (B, S, D)
-        suffix = torch.where(inside[:, :, None], rows + self.suffix_pos, self.suffix_none.expand_as(rows))  # (B, S, D)
-        return torch.cat([packed, suffix], dim=1)  # (B, l + S, D)
+        idx = hole_at[:, None] + 1 + torch.arange(k, device=ctx.device)[None, :]  # (B, k)
+        idx = torch.minimum(idx, n - 1)
+        inside = hole_at[:, None] + 1 + torch.arange(k, device=ctx.device)[None, :] < n  # (B, k)
+        if ids:
+            return torch.gather(ctx, 1, idx), inside  # (B, k)
+        return torch.gather(x, 1, idx[:, :, None].expand(-1, -1, x.shape[-1])), inside  # (B, k, D)
+
+    def _copy_table(self, ctx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The copy path's bonus table (B, R, D): for each vocabulary id, its largest weight among the C
+        tokens after <hole> (0 for an id not there), so a token that comes back often counts once."""
+        c, v = self.cfg.copy_slots, self.cfg.vocab_size
+        ids, inside = self._after_hole(ctx, x, c, ids=True)  # (B, C)
+        states, _ = self._after_hole(ctx, x, c)  # (B, C, D)
+        w = torch.sigmoid(self.copy_key(states).squeeze(-1) + self.copy_pos) * inside.to(states.dtype)  # (B, C)
+        # a one-hot product rather than a scatter: plain float ops that every provider runs
+        hot = ids[:, :, None] == torch.arange(v, device=ctx.device)[None, None, :]  # (B, C, V)
+        table = (w.float()[:, :, None] * hot.float()).amax(dim=1)  # (B, V)
+        table = F.pad(table, (0, self.cfg.copy_rows * self.cfg.d_model - v))  # (B, R*D)
+        return table.view(x.shape[0], self.cfg.copy_rows, self.cfg.d_model)  # (B, R, D)
 
     def null_memory(self, hole_id: int, batch: int = 1) -> torch.Tensor:
         """The memory when no file context is known: the encoding of a lone <hole>."""

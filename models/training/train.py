@@ -44,6 +44,7 @@ class TrainConfig:
     decay_frac: float = 0.2  # wsd: the last fraction of the steps decays linearly to min_lr
     init_from: str = ""  # a shipped model folder (manifest.json + weights.bin) to start from; the optimizer starts fresh
     memory_lr_mult: float = 1.0  # learning rate multiplier of the encoder, pack, suffix slots and fusion
+    train_only: str = ""  # comma-separated parameter-name prefixes (e.g. "copy_"): only these learn, the rest is frozen
     fusion_redraw_std: float = 0.0  # > 0: redraw the fusion's query and key maps at this std when starting from init_from
     warmup_iters: int = 100  # linear warm-up steps
     weight_decay: float = 0.1  # AdamW decay on matrices (not norms, biases, embeddings)
@@ -101,8 +102,9 @@ def fim_loss(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored: torc
     if model.cfg.has_encoder:
         mem = model.encode(ctx)  # (B, l, D)
         null = model.null_memory(hole, ids.shape[0])  # (B, l, D)
-        fused = torch.where(scored.to(h.device)[None, :, None], model.fuse(h, mem), model.fuse(h, null))  # (B, T, D)
-        logits = model.project(fused)
+        at = scored.to(h.device)
+        fused = torch.where(at[None, :, None], model.fuse(h, mem), model.fuse(h, null))  # (B, T, D)
+        logits = model.project(fused, mem, copy_at=at)  # the null memory copies nothing
     else:
         logits = model.head(h, None)
     loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), reduction=reduction)
@@ -124,13 +126,16 @@ def lr_at(it: int, total: int, tc: TrainConfig, time_frac: float = 0.0) -> float
     return tc.min_lr + 0.5 * (1 + math.cos(math.pi * frac)) * (tc.lr - tc.min_lr)
 
 
-MEMORY_PARAMS = ("enc_blocks.", "enc_ln.", "pack.", "fusion.", "suffix_")
+MEMORY_PARAMS = ("enc_blocks.", "enc_ln.", "pack.", "fusion.", "suffix_", "copy_")
+# Parameters a grown model may lack in the run it starts from (start_from): they start fresh.
+GROWN_PARAMS = {"suffix_slots": {"suffix_pos", "suffix_none"},
+                "copy_slots": {"copy_key.weight", "copy_key.bias", "copy_pos", "copy_gate.weight", "copy_gate.bias"}}
 
 
 def make_optimizer(model: LineaModel, tc: TrainConfig, fused: bool):
     groups = []
     for memory in (False, True):  # the memory's parameters may learn faster (memory_lr_mult)
-        named = [(n, p) for n, p in model.named_parameters() if n.startswith(MEMORY_PARAMS) == memory]
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad and n.startswith(MEMORY_PARAMS) == memory]
         decay = [p for n, p in named if p.dim() >= 2 and "wte" not in n]
         other = [p for n, p in named if not (p.dim() >= 2 and "wte" not in n)]
         mult = tc.memory_lr_mult if memory else 1.0
@@ -203,8 +208,9 @@ def start_from(source: Path, mc: ModelConfig) -> tuple[LineaModel, dict]:
     """The model to continue and the training record behind it ("runs": every earlier run), from a shipped
     folder (manifest.json + weights.bin) or from another run's ckpt.pt (its optimizer is not taken).
 
-    The source may lack only the suffix slots that mc adds (suffix_slots 0 -> S): every other weight is
-    kept, and the new rows start fresh, so an encoder can change shape without losing the decoder."""
+    The source may lack only the suffix slots or the copy path that mc adds (suffix_slots, copy_slots
+    0 -> n): every other weight is kept, and the new parameters start fresh, so the memory can change shape
+    without losing the decoder."""
     if source.suffix == ".pt":
         ckpt = torch.load(source, map_location="cpu")
         model = LineaModel(from_dict(ModelConfig, ckpt["config"], str(source)))
@@ -219,12 +225,13 @@ def start_from(source: Path, mc: ModelConfig) -> tuple[LineaModel, dict]:
         before["runs"] = before.get("runs") or [{k: v for k, v in before.items() if k != "runs"} | {"metrics": manifest.get("metrics", {})}]
     if model.cfg == mc:
         return model, before
-    if model.cfg.suffix_slots or dataclasses.replace(model.cfg, suffix_slots=mc.suffix_slots) != mc:
+    added = [k for k in GROWN_PARAMS if getattr(model.cfg, k) != getattr(mc, k)]
+    if any(getattr(model.cfg, k) for k in added) or dataclasses.replace(model.cfg, **{k: getattr(mc, k) for k in added}) != mc:
         raise ValueError(f"{source} has another model config than this run's; pass its config (--model=... or keys)")
     grown = LineaModel(mc)
     missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
-    if unexpected or set(missing) != {"suffix_pos", "suffix_none"}:
-        raise ValueError(f"{source}: cannot add suffix slots (missing {missing}, unexpected {unexpected})")
+    if unexpected or set(missing) != set().union(*(GROWN_PARAMS[k] for k in added)):
+        raise ValueError(f"{source}: cannot add {', '.join(added)} (missing {missing}, unexpected {unexpected})")
     return grown, before
 
 
@@ -276,6 +283,15 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
     else:
         model = LineaModel(mc).to(device)
     model.recompute = tc.recompute
+    if tc.train_only:
+        # A new part trained beside a frozen model: the decoder's outputs (null memory) stay bit for bit.
+        prefixes = tuple(p.strip() for p in tc.train_only.split(",") if p.strip())
+        learn = [n for n, p in model.named_parameters() if n.startswith(prefixes)]
+        if not learn:
+            raise ValueError(f"train_only {tc.train_only!r} matches no parameter")
+        for n, p in model.named_parameters():
+            p.requires_grad_(n.startswith(prefixes))
+        log(f"training only {len(learn)} tensors ({sum(p.numel() for p in model.parameters() if p.requires_grad):,} values): {', '.join(learn)}")
     opt = make_optimizer(model, tc, fused=device == "cuda")
     it = tokens_seen = 0
     elapsed_before = 0.0

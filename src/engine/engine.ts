@@ -50,6 +50,9 @@ export interface EngineOptions {
   recentFiles: RecentFilesLimits;
 }
 
+/** How far (characters) the cursor may move from where the file was encoded before it is encoded again. */
+const MEMORY_MOVE_CHARS = 200;
+
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   checkpointEvery: 256,
   memoryBudgetBytes: 256 * 1024 * 1024,
@@ -281,7 +284,9 @@ export class Engine {
   setCursor(uri: string, offset: number): void {
     const doc = this.docs.get(uri);
     if (!doc) return;
-    const moved = Math.abs(offset - (doc.memory?.offset ?? -1e9)) > 2000;
+    // The memory's copy table is the code right after the cursor where it was encoded: a cursor that moved
+    // a few lines away reads another suffix (an edit re-encodes anyway, after encoderDebounceMs).
+    const moved = Math.abs(offset - (doc.memory?.offset ?? -1e9)) > MEMORY_MOVE_CHARS;
     doc.cursor = Math.max(0, Math.min(offset, doc.text.length));
     doc.lastUsed = ++this.clock;
     if (moved || !doc.memory) this.scheduleEncode(uri, doc);

@@ -84,13 +84,14 @@ def test_runs_table_shows_the_curve_across_runs():
 
 def test_encoder_table_shows_the_diagnostics():
     m = manifest("m-delta", "deltanet", 2.1, 80_000, 0)
-    m["config"] = {"suffix_slots": 32}
+    m["config"] = {"suffix_slots": 32, "copy_slots": 256}
     m["metrics"] |= {"bpb_middle_with_encoder": 1.30, "bpb_middle_without_encoder": 1.45,
                      "encoder": {"memory_spread_packed": 0.87, "memory_spread_suffix": 0.9, "encoder_grad_vs_decoder": 0.015,
                                  "fusion_grad_vs_decoder": 0.37, "fusion_attention_entropy": 0.61,
-                                 "fusion_attention_on_suffix": 0.8, "fusion_output_moved": 0.12}}
+                                 "fusion_attention_on_suffix": 0.8, "fusion_output_moved": 0.12,
+                                 "copy_targets_in_suffix": 0.41, "copy_loss_saved": 0.052}}
     old = manifest("m-old", "linear", 2.3, 80_000, 0) | {"config": {}}  # no diagnostics: no row
     table = card.encoder_table([m, old])
     row = next(line for line in table.splitlines() if line.startswith("| m-delta"))
-    assert "| 32 | 1.300 / 1.450 | 0.87 / 0.90 | 1.5e-02 / 3.7e-01 | 0.610 | 0.80 | 0.1200 |" in row
+    assert "| 32 / 256 | 1.300 / 1.450 | 0.87 / 0.90 | 1.5e-02 / 3.7e-01 | 0.610 | 0.80 | 0.1200 | 0.41 | 0.052 |" in row
     assert "m-old" not in table
