@@ -5,7 +5,10 @@
 - tokenizer/tokenizer.json: a tiny byte-level BPE (512 entries) trained on this folder's sources;
   tokenizer/vectors.json: text -> ids for hard cases (unicode, tabs, CRLF, long lines, lone surrogates).
 - models/tiny-<variant>/: a tiny random model of each variant, exported exactly as shipped models are;
-  tiny-<variant>.expected.json: token ids, the run schedule, the logits after every run and state digests.
+  tiny-<variant>.expected.json: token ids, the run schedule, the logits after every run and state digests;
+  tiny-deltanet-copy: the default's variant with the copy path (a memory with a bonus table).
+
+    python models/training/fixtures.py --only deltanet-copy   # one model fixture, the tokenizer as it is
 - shipped-vectors.json (when models/linea-*/tokenizer.json exists): real source texts and their ids under
   each distinct shipped tokenizer.
 """
@@ -83,17 +86,24 @@ def tokenizer_fixtures() -> CodeTokenizer:
     return tok
 
 
-def model_fixtures(tok: CodeTokenizer) -> None:
+# fixture name -> (variant, model config keys beyond tiny_config's)
+MODELS = {v: (v, {}) for v in VARIANTS} | {"deltanet-copy": ("deltanet", {"copy_slots": 40})}
+
+
+def model_fixtures(tok: CodeTokenizer, only: str | None = None) -> None:
     rng = random.Random(0)
-    for variant in VARIANTS:
-        model = tiny_model(variant, vocab_size=tok.vocab_size)
-        folder = OUT / "models" / f"tiny-{variant}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        export_model(model, folder, f"tiny-{variant}", OUT / "tokenizer" / "tokenizer.json", tok.special)
-        onx = OnnxModel(folder)
+    for name, (variant, keys) in MODELS.items():
+        # drawn for every model in order, so one model regenerated alone gets the ids it always had
         ids = [rng.randrange(tok.bpe_size) for _ in range(sum(SCHEDULE))]
         context = [rng.randrange(tok.bpe_size) for _ in range(60)] + [tok.hole] + [rng.randrange(tok.bpe_size) for _ in range(40)]
+        if only and name != only:
+            continue
+        model = tiny_model(variant, vocab_size=tok.vocab_size, **keys)
+        folder = OUT / "models" / f"tiny-{name}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        export_model(model, folder, f"tiny-{name}", OUT / "tokenizer" / "tokenizer.json", tok.special)
+        onx = OnnxModel(folder)
         with torch.no_grad():
             memory = model.encode(torch.tensor([context])).numpy()
             null = model.null_memory(tok.hole).numpy()
@@ -104,16 +114,16 @@ def model_fixtures(tok: CodeTokenizer) -> None:
             logits, state = onx.step(ids[at : at + size], state, memory)
             at += size
             want = ref[0, at - 1].numpy()
-            assert np.abs(logits - want).max() <= 1e-4, f"{variant}: onnx and torch disagree"
+            assert np.abs(logits - want).max() <= 1e-4, f"{name}: onnx and torch disagree"
             runs.append({"tokens": at, "logits": [round(float(x), 6) for x in want]})
-        write_json(OUT / "models" / f"tiny-{variant}.expected.json", {
+        write_json(OUT / "models" / f"tiny-{name}.expected.json", {
             "variant": variant, "ids": ids, "schedule": schedule, "context_ids": context,
             "memory": [round(float(x), 6) for x in memory.ravel()],
             "null_memory": [round(float(x), 6) for x in null.ravel()],
             "runs": runs,
             "final_state": {s["name"]: digest(a) for s, a in zip(onx.state_spec, state)},
         })
-        print(f"fixtures: tiny-{variant} ({sum(p.stat().st_size for p in folder.iterdir()) // 1024} KiB)")
+        print(f"fixtures: tiny-{name} ({sum(p.stat().st_size for p in folder.iterdir()) // 1024} KiB)")
 
 
 def unsupported_op_graph() -> None:
@@ -144,7 +154,14 @@ def shipped_vectors() -> None:
         write_json(OUT / "shipped-vectors.json", {"texts": texts, "tokenizers": tokenizers})
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--only"] and len(argv) == 2 and argv[1] in MODELS:
+        model_fixtures(CodeTokenizer(OUT / "tokenizer" / "tokenizer.json"), only=argv[1])
+        return 0
+    if argv:
+        print(f"usage: fixtures.py [--only {'|'.join(MODELS)}]", file=sys.stderr)
+        return 2
     tok = tokenizer_fixtures()
     model_fixtures(tok)
     unsupported_op_graph()

@@ -6,7 +6,12 @@ import { openEngine } from '../../src/engine/models';
 
 export const ROOT = path.resolve(__dirname, '../../..');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
-export { VARIANTS } from '../../src/engine/defaults';
+import { VARIANTS } from '../../src/engine/defaults';
+export { VARIANTS };
+
+/** The golden model fixtures: one per variant, and the default's variant with the copy path (its
+ * memory ends in a vocabulary-sized bonus table; models/training/fixtures.py). */
+export const FIXTURE_MODELS: readonly string[] = [...VARIANTS, 'deltanet-copy'];
 
 export function fixtureFolder(variant: string): string {
   return path.join(FIXTURES, 'models', `tiny-${variant}`);

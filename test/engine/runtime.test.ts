@@ -6,11 +6,11 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { ModelError } from '../../src/engine/runtime/manifest';
 import { OrtModel } from '../../src/engine/runtime/runtime';
-import { expected, FIXTURES, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
+import { expected, FIXTURE_MODELS, FIXTURES, fixtureFolder, maxAbsDiff } from './helpers';
 
 const TOL = 1e-4;
 
-for (const variant of VARIANTS) {
+for (const variant of FIXTURE_MODELS) {
   test(`${variant}: logits, memory and state match PyTorch`, async () => {
     const model = await OrtModel.load(fixtureFolder(variant), { threads: 1 });
     const exp = expected(variant);

@@ -16,7 +16,7 @@ import {
 import { ScheduledModel } from '../../src/engine/runtime/scheduler';
 import type { DecoderState } from '../../src/engine/core/session';
 import { installWebGpu } from '../../src/engine/runtime/webgpu';
-import { expected, fixtureFolder, maxAbsDiff, VARIANTS } from './helpers';
+import { expected, FIXTURE_MODELS, fixtureFolder, maxAbsDiff } from './helpers';
 
 export const SOFTWARE_GPU = { dawn: ['backend=opengles'] };
 const runtime = (backend: RuntimeOptions['backend']): RuntimeOptions => ({
@@ -44,7 +44,7 @@ test('a software WebGPU adapter is found through Dawn', async () => {
   });
 });
 
-for (const variant of VARIANTS) {
+for (const variant of FIXTURE_MODELS) {
   test(`${variant}: WebGPU logits and memory match PyTorch, decoding state kept on the GPU`, async () => {
     await installWebGpu(SOFTWARE_GPU);
     const model = await OrtModel.load(fixtureFolder(variant), runtime('webgpu'), {
@@ -76,7 +76,7 @@ for (const variant of VARIANTS) {
   });
 }
 
-const CONSTANT = VARIANTS.filter((v) => readManifest(fixtureFolder(v)).constant_state);
+const CONSTANT = FIXTURE_MODELS.filter((v) => readManifest(fixtureFolder(v)).constant_state);
 
 for (const variant of CONSTANT) {
   test(`${variant}: graph-captured WebGPU steps match PyTorch`, async () => {
