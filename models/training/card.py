@@ -112,7 +112,8 @@ def runs_table(mans: list[dict]) -> str:
             total += r.get("tokens", 0)
             met = m["metrics"] if i == len(runs) else r.get("metrics", {})
             where = f'{r.get("device", "?")}, {r.get("seconds", 0) / 3600:.1f} h'
-            rows.append(f'| {m["id"]} | {i} | {r.get("tokens", 0) / 1e6:.1f}M | {total / 1e6:.1f}M | {r.get("schedule", "cosine")} | '
+            only = f' ({r["train_only"]} only)' if r.get("train_only") else ""
+            rows.append(f'| {m["id"]} | {i} | {r.get("tokens", 0) / 1e6:.1f}M | {total / 1e6:.1f}M | {r.get("schedule", "cosine")}{only} | '
                         f'{where} | {fmt(met.get("bpb"))} | {fmt(met.get("line_exact_match"), 1)} |')
     return "\n".join(rows)
 

@@ -321,7 +321,7 @@ def train(mc: ModelConfig, tc: TrainConfig, out: Path, log=print) -> Path:
                 "batch_size": tc.batch_size, "torch": torch.__version__, "final": final, "language_header": header_format}
         if earlier_runs:
             run = {k: info[k] for k in ("tokens", "iters", "seconds", "device", "seq_len", "batch_size")}
-            info["runs"] = earlier_runs + [run | {"schedule": tc.schedule, "lr": tc.lr}]
+            info["runs"] = earlier_runs + [run | {"schedule": tc.schedule, "lr": tc.lr} | ({"train_only": tc.train_only} if tc.train_only else {})]
         torch.save({"config": dataclasses.asdict(mc), "train_config": dataclasses.asdict(tc), "model": model.state_dict(),
                     "optimizer": opt.state_dict(), "iter": it, "tokens": tokens_seen, "seconds": info["seconds"],
                     "special": tok.special, "train_info": info}, out / "ckpt.tmp")

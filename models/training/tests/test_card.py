@@ -76,10 +76,12 @@ def test_card_names_a_missing_block(tmp_path, capsys):
 def test_runs_table_shows_the_curve_across_runs():
     m = manifest("m-delta", "deltanet", 1.9, 80_000, 0)
     m["training"]["runs"] = [{"tokens": 3_000_000, "device": "cpu", "seconds": 4000, "metrics": {"bpb": 2.015, "line_exact_match": 11.5}},
-                             {"tokens": 2_000_000, "device": "cpu", "seconds": 3600, "schedule": "wsd"}]
+                             {"tokens": 2_000_000, "device": "cpu", "seconds": 3600, "schedule": "wsd", "metrics": {"bpb": 1.9, "line_exact_match": 5.0}},
+                             {"tokens": 1_000_000, "device": "cpu", "seconds": 1800, "schedule": "wsd", "train_only": "copy_"}]
     table = card.runs_table([m])
     assert "| m-delta | 1 | 3.0M | 3.0M | cosine | cpu, 1.1 h | 2.015 | 11.5 |" in table
     assert "| m-delta | 2 | 2.0M | 5.0M | wsd | cpu, 1.0 h | 1.900 | 5.0 |" in table
+    assert "| m-delta | 3 | 1.0M | 6.0M | wsd (copy_ only) | cpu, 0.5 h | 1.900 | 5.0 |" in table
 
 
 def test_encoder_table_shows_the_diagnostics():
