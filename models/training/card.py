@@ -96,7 +96,12 @@ def training_table(mans: list[dict]) -> str:
         if not t:
             continue
         hw = t.get("gpu") or f'{t.get("device", "?")} (PyTorch {t.get("torch", "?")})'
-        rows.append(f'| {m["id"]} | {t["tokens"] / 1e6:.1f}M | {t.get("iters", "–")} | {t.get("batch_size", "?")} × {t.get("seq_len", "?")} | '
+        runs = t.get("runs") or []
+        tokens = f'{t["tokens"] / 1e6:.1f}M'
+        if len(runs) > 1:  # the other columns are the last run's
+            only = f', {runs[-1]["train_only"]} only' if runs[-1].get("train_only") else ""
+            tokens = f'{t.get("tokens_total", t["tokens"]) / 1e6:.1f}M in {len(runs)} runs (the last: {tokens}{only})'
+        rows.append(f'| {m["id"]} | {tokens} | {t.get("iters", "–")} | {t.get("batch_size", "?")} × {t.get("seq_len", "?")} | '
                     f'{t.get("seconds", 0) / 3600:.1f} h | {hw} |')
     return "\n".join(rows)
 

@@ -97,3 +97,11 @@ def test_encoder_table_shows_the_diagnostics():
     row = next(line for line in table.splitlines() if line.startswith("| m-delta"))
     assert "| 32 / 256 | 1.300 / 1.450 | 0.87 / 0.90 | 1.5e-02 / 3.7e-01 | 0.610 | 0.80 | 0.1200 | 0.41 | 0.052 |" in row
     assert "m-old" not in table
+
+
+def test_training_table_counts_every_run_and_describes_the_last():
+    m = manifest("m-delta", "deltanet", 1.9, 80_000, 0)
+    m["training"] |= {"tokens": 1_000_000, "tokens_total": 6_000_000, "iters": 100, "batch_size": 8, "seq_len": 512,
+                      "runs": [{"tokens": 5_000_000}, {"tokens": 1_000_000, "train_only": "copy_"}]}
+    row = card.training_table([m]).splitlines()[-1]
+    assert row.startswith("| m-delta | 6.0M in 2 runs (the last: 1.0M, copy_ only) | 100 | 8 × 512 |")
