@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import {
   acceptGhostText,
   editorText,
@@ -94,11 +95,28 @@ async function editUserSettings(
   const file = path.join(server.dir, 'user-data', 'User', 'settings.json');
   const current = JSON.parse(await fs.promises.readFile(file, 'utf8'));
   await runCommand(page, 'Preferences: Open User Settings (JSON)');
-  await page.locator('.part.editor .monaco-editor.focused').waitFor({ timeout: 30_000 });
+  // The editor that had the focus keeps it until settings.json opens (seconds on a loaded machine):
+  // wait for the focused editor to show the settings, or the keys below would edit the wrong file.
+  await page
+    .locator('.monaco-editor.focused .view-lines', { hasText: '"files.autoSave"' })
+    .waitFor({ timeout: 30_000 });
   await page.keyboard.press('Control+A');
   await page.keyboard.press('Delete');
   await page.keyboard.insertText(JSON.stringify({ ...current, ...settings }));
   await page.keyboard.press('Control+S');
+  // Saved means on disk: a failure here names the edit, not a status bar that never changed.
+  const want = { ...current, ...settings };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const saved: unknown = await fs.promises
+      .readFile(file, 'utf8')
+      .then((t) => JSON.parse(t) as unknown)
+      .catch(() => undefined);
+    if (isDeepStrictEqual(saved, want)) return;
+    if (Date.now() > deadline)
+      throw new Error(`settings.json was not saved with ${JSON.stringify(settings)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 test('Linea completes TS and Python, switches model and variant, compares, and stays offline', async () => {
