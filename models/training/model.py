@@ -228,30 +228,32 @@ class LineaModel(nn.Module):
         parts = [self.pack(x)]  # (B, l, D)
         s, c = self.cfg.suffix_slots, self.cfg.copy_slots
         if s:
-            rows, inside = self._after_hole(ctx, x, s)  # (B, S, D), (B, S)
+            idx, inside = self._after_hole(ctx, s)  # (B, S)
+            rows = self._rows(x, idx)  # (B, S, D)
             parts.append(torch.where(inside[:, :, None], rows + self.suffix_pos, self.suffix_none.expand_as(rows)))  # (B, S, D)
         if c:
             parts.append(self._copy_table(ctx, x))  # (B, R, D)
         return torch.cat(parts, dim=1)  # (B, l + S + R, D)
 
-    def _after_hole(self, ctx: torch.Tensor, x: torch.Tensor, k: int, ids: bool = False):
-        """The encoder states (or, with ids, the token ids) of the k positions after the first <hole>, and
+    def _after_hole(self, ctx: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices (B, k) of the k positions after the first <hole> (past the end: the last position), and
         which of them are inside the context."""
         n = torch.ones_like(ctx[:1]).sum(1, keepdim=True)  # (1, 1) N as a tensor: a traced graph keeps N dynamic
         hole_at = (ctx == self.hole_id).float().argmax(dim=1)  # (B,) the first <hole>
-        idx = hole_at[:, None] + 1 + torch.arange(k, device=ctx.device)[None, :]  # (B, k)
-        idx = torch.minimum(idx, n - 1)
-        inside = hole_at[:, None] + 1 + torch.arange(k, device=ctx.device)[None, :] < n  # (B, k)
-        if ids:
-            return torch.gather(ctx, 1, idx), inside  # (B, k)
-        return torch.gather(x, 1, idx[:, :, None].expand(-1, -1, x.shape[-1])), inside  # (B, k, D)
+        at = hole_at[:, None] + 1 + torch.arange(k, device=ctx.device)[None, :]  # (B, k)
+        return torch.minimum(at, n - 1), at < n
+
+    @staticmethod
+    def _rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """x (B, N, D) at idx (B, k) -> (B, k, D)."""
+        return torch.gather(x, 1, idx[:, :, None].expand(-1, -1, x.shape[-1]))
 
     def _copy_table(self, ctx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The copy path's bonus table (B, R, D): for each vocabulary id, its largest weight among the C
         tokens after <hole> (0 for an id not there), so a token that comes back often counts once."""
         c, v = self.cfg.copy_slots, self.cfg.vocab_size
-        ids, inside = self._after_hole(ctx, x, c, ids=True)  # (B, C)
-        states, _ = self._after_hole(ctx, x, c)  # (B, C, D)
+        idx, inside = self._after_hole(ctx, c)  # (B, C)
+        ids, states = torch.gather(ctx, 1, idx), self._rows(x, idx)  # (B, C), (B, C, D)
         w = torch.sigmoid(self.copy_key(states).squeeze(-1) + self.copy_pos) * inside.to(states.dtype)  # (B, C)
         # a one-hot product rather than a scatter: plain float ops that every provider runs
         hot = ids[:, :, None] == torch.arange(v, device=ctx.device)[None, None, :]  # (B, C, V)

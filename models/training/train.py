@@ -100,8 +100,8 @@ def fim_loss(model: LineaModel, x: torch.Tensor, ctx: torch.Tensor, scored: torc
     ids, targets = x[:, :-1], x[:, 1:]  # (B, T)
     h, _ = model.trunk(ids, model.init_state(ids.shape[0], ids.device), torch.zeros(1, dtype=torch.long, device=ids.device))
     if model.cfg.has_encoder:
-        mem = model.encode(ctx)  # (B, l, D)
-        null = model.null_memory(hole, ids.shape[0])  # (B, l, D)
+        mem = model.encode(ctx)  # (B, l + S + R, D)
+        null = model.null_memory(hole, ids.shape[0])  # (B, l + S + R, D)
         at = scored.to(h.device)
         fused = torch.where(at[None, :, None], model.fuse(h, mem), model.fuse(h, null))  # (B, T, D)
         logits = model.project(fused, mem, copy_at=at)  # the null memory copies nothing
