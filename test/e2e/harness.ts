@@ -123,7 +123,7 @@ function httpStatus(url: string): Promise<number> {
   });
 }
 
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startCodeServer(opts: CodeServerOptions): Promise<CodeServer> {
   const reason = e2eAvailable();

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import {
   acceptGhostText,
+  delay,
   editorText,
   lineaLog,
   openFile,
@@ -115,7 +116,7 @@ async function editUserSettings(
     if (isDeepStrictEqual(saved, want)) return;
     if (Date.now() > deadline)
       throw new Error(`settings.json was not saved with ${JSON.stringify(settings)}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await delay(250);
   }
 }
 
