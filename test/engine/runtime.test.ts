@@ -116,3 +116,45 @@ test('an op the runtime does not have is named with the file', async () => {
     return true;
   });
 });
+
+test('models loading and running at once give what each gives alone', async () => {
+  // The comparison view's engines share the worker's onnxruntime with the editor's engine (each engine
+  // has its own lock, and sessions are also created lazily): a session created while another ran broke
+  // it ("Reading data from non-tensor typed value is not supported", then the comparison hung), and two
+  // created at once failed ("Can't create a session").
+  const variants = ['softmax', 'deltanet', 'linear'];
+  const job = (model: OrtModel, m: number, n: number) => async () => {
+    const ids = expected(FIXTURE_MODELS[0]).ids.slice(m, m + n);
+    const r = await model.run(ids, model.initState(), await model.nullMemory());
+    return { logits: r.logits.slice(), pos: r.state.pos };
+  };
+  const first = [];
+  for (const v of variants) first.push(await OrtModel.load(fixtureFolder(v), { threads: 1 }));
+  const jobs = first.flatMap((model, m) => [1, 3, 8, 16].map((n) => job(model, m, n)));
+  const alone = [];
+  for (const j of jobs) alone.push(await j());
+  for (let round = 0; round < 3; round++) {
+    const loading = variants.map((v) => OrtModel.load(fixtureFolder(v), { threads: 1 }));
+    const together = await Promise.all(jobs.map((j) => j()));
+    for (const [i, got] of together.entries()) {
+      assert.equal(got.pos, alone[i].pos);
+      assert.ok(
+        maxAbsDiff(got.logits, alone[i].logits) <= TOL,
+        `job ${i} differs when run at once`,
+      );
+    }
+    const loaded = await Promise.all(loading);
+    const again = await Promise.all(
+      loaded.flatMap((model, m) => [1, 16].map((n) => job(model, m, n)())),
+    );
+    for (const [k, got] of again.entries()) {
+      const want = alone[Math.floor(k / 2) * 4 + (k % 2) * 3];
+      assert.ok(
+        maxAbsDiff(got.logits, want.logits) <= TOL,
+        `a model loaded meanwhile differs (${k})`,
+      );
+    }
+    for (const model of loaded) await model.release();
+  }
+  for (const model of first) await model.release();
+});

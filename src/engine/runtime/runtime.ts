@@ -218,6 +218,38 @@ function checkShapes(
   return null;
 }
 
+/**
+ * One onnxruntime-web module runs one session call at a time. Its run() keeps the output pointers on
+ * the WASM stack across an await, so a second call in between (a run, or a session being created)
+ * corrupts it: outputs read as "Reading data from non-tensor typed value is not supported", two creates
+ * fail with "Can't create a session". An engine's lock orders its own runs, but the comparison view's
+ * engines and sessions created lazily share the worker's module, so every call on a module's sessions
+ * takes that module's queue. The WebGPU build is a module of its own: a GPU run that never answers
+ * holds only its queue, and WASM takes over.
+ */
+const moduleQueues = new WeakMap<Ort, Promise<unknown>>();
+
+function exclusive<T>(m: Ort, fn: () => Promise<T>): Promise<T> {
+  const result = (moduleQueues.get(m) ?? Promise.resolve()).then(fn);
+  moduleQueues.set(
+    m,
+    result.catch(() => undefined),
+  );
+  return result;
+}
+
+/** The session with run() and release() taking its module's queue. */
+function queued(m: Ort, session: ort.InferenceSession): ort.InferenceSession {
+  const run = session.run.bind(session) as (
+    ...args: unknown[]
+  ) => Promise<ort.InferenceSession.OnnxValueMapType>;
+  const release = session.release.bind(session);
+  return Object.assign(session, {
+    run: (...args: unknown[]) => exclusive(m, () => run(...args)),
+    release: () => exclusive(m, release),
+  });
+}
+
 export async function createSession(
   folder: string,
   entry: GraphEntry,
@@ -245,7 +277,8 @@ export async function createSession(
   };
   let session: ort.InferenceSession;
   try {
-    session = await m.InferenceSession.create(new Uint8Array(readFileSync(file)), options);
+    const bytes = new Uint8Array(readFileSync(file));
+    session = queued(m, await exclusive(m, () => m.InferenceSession.create(bytes, options)));
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     const on = backend === 'wasm' ? '' : ` on ${backend}`;
