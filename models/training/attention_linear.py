@@ -102,13 +102,14 @@ def unit_lower_inverse(m: torch.Tensor, n_terms: int) -> torch.Tensor:
 
 
 @fp32_core
-def delta_chunk(q, k, v, beta, g, s, n_terms: int):
+def delta_chunk(q, k, v, beta, g, s, n_terms: int, last_only: bool = False):
     """Gated delta rule over one chunk (Yang et al. 2024, "Gated Delta Networks"), WY/UT form.
 
     Recurrence: S_t = a_t (I - b_t k_t^T k_t) S_{t-1} + b_t k_t^T v_t; o_t = q_t S_t (row vectors).
     q, k (B, H, T, dk) L2-normalised; v (B, H, T, dv); beta, g (B, H, T) with g = log a_t <= 0;
     s (B, H, dk, dv). Writing S_t = a_t S_{t-1} + k_t^T w_t gives (I + diag(b) A) W = diag(b)(V - diag(G) K S)
     with A[t, j] = (G_t / G_j) k_t.k_j for j < t, G the decay accumulated inside the chunk.
+    With last_only the output is the last position's alone (B, H, 1, dv): o_T = q_T S_T.
     """
     t = q.shape[2]
     mask = causal_mask(t, q)  # (T, T)
@@ -121,14 +122,15 @@ def delta_chunk(q, k, v, beta, g, s, n_terms: int):
     gi = torch.exp(cum)[..., None]  # (B, H, T, 1)
     rhs = beta[..., None] * (v - gi * (k @ s))  # (B, H, T, dv)
     w = unit_lower_inverse(m, n_terms) @ rhs  # (B, H, T, dv)
-    out = gi * (q @ s) + ((q @ k.transpose(-1, -2)) * dec_in) @ w  # (B, H, T, dv)
+    if not last_only:
+        out = gi * (q @ s) + ((q @ k.transpose(-1, -2)) * dec_in) @ w  # (B, H, T, dv)
     last = cum[..., -1:]  # (B, H, 1)
     s = torch.exp(last)[..., None] * s + (k * torch.exp(last - cum)[..., None]).transpose(-1, -2) @ w
-    return out, s
+    return (q[:, :, -1:] @ s if last_only else out), s
 
 
 @fp32_core
-def delta_blocks(q, k, v, beta, g, s, block: int):
+def delta_blocks(q, k, v, beta, g, s, block: int, last_only: bool = False):
     """The gated delta rule over a chunk of nb * block tokens without inverting a long (I + M).
 
     Each sub-block's WY form is exact on its own (the block-sized Neumann product of delta_chunk) and
@@ -136,7 +138,7 @@ def delta_blocks(q, k, v, beta, g, s, block: int):
     S_{b+1} = F_b S_b + E_b with F_b = G_last I - K~_b^T P_b (a product of decays and contractions
     I - beta k^T k, hence bounded), and its outputs are O_b = Qa_b S_b + C_b. Every term is computed for
     all sub-blocks at once; only the nb small state updates run in sequence (unrolled in the graph).
-    Shapes as in delta_chunk, with T a multiple of block.
+    Shapes as in delta_chunk, with T a multiple of block; last_only as there (the outputs' terms skipped).
     """
     b, h, t, dk = q.shape
     nb = t // block
@@ -152,19 +154,25 @@ def delta_blocks(q, k, v, beta, g, s, block: int):
     gi = torch.exp(cum)[..., None]  # (B, H, nb, c, 1)
     u = inv @ (beta[..., None] * v)  # (B, H, nb, c, dv) W's part from the block's own values
     p = inv @ (beta[..., None] * gi * k)  # (B, H, nb, c, dk) W's dependence on the incoming state
-    att = (q @ k.transpose(-1, -2)) * dec_in  # (B, H, nb, c, c)
-    qa = gi * q - att @ p  # (B, H, nb, c, dk)
-    ca = att @ u  # (B, H, nb, c, dv)
     last = cum[..., -1:]  # (B, H, nb, 1)
     kt = (k * torch.exp(last - cum)[..., None]).transpose(-1, -2)  # (B, H, nb, dk, c)
     eye = (steps(dk, q)[:, None] == steps(dk, q)[None, :]).to(q.dtype)  # (dk, dk)
     f = torch.exp(last)[..., None] * eye - kt @ p  # (B, H, nb, dk, dk)
     e = kt @ u  # (B, H, nb, dk, dv)
+    # The state keeps a sub-block axis of 1 through the chain, so the graph splits f and e once and
+    # concatenates the starts once instead of a Gather, Squeeze and Unsqueeze per sub-block.
+    s = s[:, :, None]  # (B, H, 1, dk, dv)
     starts = []
-    for i in range(nb):
+    for fi, ei in zip(f.split(1, dim=2), e.split(1, dim=2)):  # (B, H, 1, dk, dk), (B, H, 1, dk, dv)
         starts.append(s)
-        s = f[:, :, i] @ s + e[:, :, i]  # (B, H, dk, dv)
-    out = qa @ torch.stack(starts, dim=2) + ca  # (B, H, nb, c, dv)
+        s = fi @ s + ei  # (B, H, 1, dk, dv)
+    s = s[:, :, 0]  # (B, H, dk, dv)
+    if last_only:
+        return q[:, :, -1, -1:] @ s, s  # (B, H, 1, dv)
+    att = (q @ k.transpose(-1, -2)) * dec_in  # (B, H, nb, c, c)
+    qa = gi * q - att @ p  # (B, H, nb, c, dk)
+    ca = att @ u  # (B, H, nb, c, dv)
+    out = qa @ torch.cat(starts, dim=2) + ca  # (B, H, nb, c, dv)
     return out.reshape(b, h, t, -1), s
 
 
@@ -203,6 +211,13 @@ class GatedDeltaNet(Mixer):
         return [StateSpec("S", (self.n_head, self.hd, self.hd)), StateSpec("conv", (self.conv.k - 1, 3 * self.n_head * self.hd))]
 
     def step(self, x, state, pos):
+        return self._mix(x, state, False)
+
+    def step_last(self, x, state, pos):
+        return self._mix(x, state, True)
+
+    def _mix(self, x, state, last_only: bool):
+        """x (B, T, D) -> output (B, T, D) ((B, 1, D) with last_only: only o_T = q_T S_T), new state."""
         qkv, past = self.conv(self.qkv(x), state[1])  # (B, T, 3D)
         q, k, v = (heads(t, self.n_head) for t in qkv.chunk(3, dim=-1))  # (B, H, T, hd)
         q = F.normalize(q, dim=-1) / math.sqrt(self.hd)
@@ -214,12 +229,14 @@ class GatedDeltaNet(Mixer):
             out, s = delta_token(q, k, v, beta, g, state[0])
         elif torch.jit.is_tracing() and (self.export_t or 0) > self.max_chunk:
             # The fixed-length prefill graph: exact max_chunk sub-blocks chained by their state maps.
-            out, s = delta_blocks(q, k, v, beta, g, state[0], self.max_chunk)
+            out, s = delta_blocks(q, k, v, beta, g, state[0], self.max_chunk, last_only)
         else:
             # The chunk graph must serve any T <= max_chunk.
             span = (self.export_t or self.max_chunk) if torch.jit.is_tracing() else t
             n_terms = max(1, math.ceil(math.log2(max(span, 2))))
-            out, s = delta_chunk(q, k, v, beta, g, state[0], n_terms)
-        out = self.norm(out.to(x.dtype))  # (B, H, T, hd)
+            out, s = delta_chunk(q, k, v, beta, g, state[0], n_terms, last_only)
+        out = self.norm(out.to(x.dtype))  # (B, H, T, hd) (T = 1 with last_only)
+        if last_only:
+            x = x[:, -1:]  # (B, 1, D)
         y = merge_heads(out) * F.silu(self.gate(x))
         return self.drop(self.proj(y)), [s, past]

@@ -2,7 +2,7 @@
 an optional int8 decoder, and manifest.json that the TypeScript engine loads.
 
     python export.py --checkpoint CKPT --tokenizer TOKENIZER_JSON --out models/ID [--int8 --val FILE]
-    python export.py --add-prefill models/ID   # the prefill graph for a folder exported without one
+    python export.py --reexport-decoders models/ID   # the chunk and prefill graphs again, from the folder's weights
 """
 from __future__ import annotations
 
@@ -136,6 +136,7 @@ def export_decoder(model: LineaModel, path: Path, last_only: bool = True, static
     folds to a constant), so a decoding step runs far fewer nodes; WebGPU graph capture needs it too.
     """
     cfg = model.cfg
+    model.export_t = static_t
     for b in model.blocks:
         b.mixer.train_chunk = None  # the graph is one chunk of any T <= max_chunk: no loop inside
         if hasattr(b.mixer, "export_t"):
@@ -159,6 +160,7 @@ def export_decoder(model: LineaModel, path: Path, last_only: bool = True, static
         if not last_only:
             axes["logits"] = {1: "T"}
         _onnx_export(DecoderGraph(model, last_only), (ids, memory, pos, *state), path, inputs, outputs, axes)
+    model.export_t = None
     for b in model.blocks:
         if hasattr(b.mixer, "export_t"):
             b.mixer.export_t = None
@@ -302,8 +304,10 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
     if cfg.has_encoder:
         ios["encoder"] = export_encoder(model, out / "encoder.onnx")
     externalize([out / f"{k}.onnx" for k in ios], out / "weights.bin", fp16=fp16_weights)
-    if cfg.prefill_chunk:  # added as to a shipped folder (add_prefill), so both ways give the same files
-        ios[PREFILL_GRAPH], _ = export_prefill(model, out, [out / f"{k}.onnx" for k in ios], fp16_weights)
+    if cfg.prefill_chunk:  # exported as for a shipped folder (reexport_decoders), so both ways give the same files
+        path = out / f"{PREFILL_GRAPH}.onnx"
+        ios[PREFILL_GRAPH] = export_decoder(model, path, static_t=cfg.prefill_chunk)
+        share_weights(path, [out / f"{k}.onnx" for k in ios], out / "weights.bin", fp16_weights)
     graphs = {k: graph_entry(out / f"{k}.onnx", io, ["weights.bin"]) for k, io in ios.items()}
     if not tokenizer.is_file():
         raise ExportError(f"tokenizer not found: {tokenizer}")
@@ -338,35 +342,33 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
     return manifest
 
 
-def export_prefill(model: LineaModel, out: Path, others: list[Path], fp16: bool) -> tuple[dict, int]:
-    """decoder_prefill.onnx: the decoder at the fixed length cfg.prefill_chunk (gated delta's blocked form),
-    its weights those `others` keep in out/weights.bin; returns its io and the bytes kept inside it."""
-    path = out / f"{PREFILL_GRAPH}.onnx"
-    io = export_decoder(model, path, static_t=model.cfg.prefill_chunk)
-    return io, share_weights(path, others, out / "weights.bin", fp16)
-
-
-def add_prefill(folder: Path) -> dict:
-    """Adds the prefill graph to an exported folder, its weights read back from the folder itself
-    (shipped.load_shipped): weights.bin and every other file stay byte-for-byte as they were."""
+def reexport_decoders(folder: Path) -> dict:
+    """Exports an exported folder's chunk graph (decoder.onnx) and, where the variant has one, its prefill
+    graph again, from the folder's own weights (shipped.load_shipped): after a change to how those graphs
+    are built, or to give a folder from before prefill graphs one. weights.bin and every other file stay
+    byte-for-byte as they were; returns each graph's bytes and the weight bytes kept inside it (0)."""
     from shipped import load_shipped
 
     model, manifest = load_shipped(folder)
     cfg = model.cfg
-    if not cfg.prefill_chunk:
-        raise ExportError(f"{folder}: a {cfg.variant} chunk graph takes max_chunk = {cfg.max_chunk}: no prefill graph needed")
     weights = folder / "weights.bin"
     before = sha256(weights)
-    others = [folder / g["file"] for k, g in manifest["graphs"].items() if k != PREFILL_GRAPH and "weights.bin" in g["external_data"]]
-    io, inline = export_prefill(model, folder, others, str(manifest.get("weights", "")).startswith("float16"))
+    fp16 = str(manifest.get("weights", "")).startswith("float16")
+    info = {}
+    for name, static_t in [("decoder", None)] + ([(PREFILL_GRAPH, cfg.prefill_chunk)] if cfg.prefill_chunk else []):
+        others = [folder / g["file"] for k, g in manifest["graphs"].items() if k != name and "weights.bin" in g["external_data"]]
+        path = folder / f"{name}.onnx"
+        io = export_decoder(model, path, static_t=static_t)
+        inline = share_weights(path, others, weights, fp16)
+        info[name] = {"bytes": path.stat().st_size, "inline_bytes": inline}
+        manifest["graphs"][name] = graph_entry(path, io, ["weights.bin"])
     if sha256(weights) != before:
-        raise ExportError(f"{weights}: changed while adding the prefill graph")
-    manifest["graphs"][PREFILL_GRAPH] = graph_entry(folder / f"{PREFILL_GRAPH}.onnx", io, ["weights.bin"])
-    manifest["prefill"] = PREFILL_GRAPH
-    manifest["limits"]["prefill_chunk"] = cfg.prefill_chunk
+        raise ExportError(f"{weights}: changed while exporting the decoder graphs")
+    if cfg.prefill_chunk:
+        manifest["prefill"] = PREFILL_GRAPH
+        manifest["limits"]["prefill_chunk"] = cfg.prefill_chunk
     write_manifest(folder, manifest)
-    return {"prefill_chunk": cfg.prefill_chunk, "inline_bytes": inline,
-            "bytes": (folder / f"{PREFILL_GRAPH}.onnx").stat().st_size}
+    return info
 
 
 def write_manifest(out: Path, manifest: dict) -> None:
@@ -385,20 +387,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--checkpoint")
     ap.add_argument("--tokenizer", help="tokenizer.json the model was trained with")
     ap.add_argument("--out", help="model folder to write, e.g. models/linea-linear")
-    ap.add_argument("--add-prefill", metavar="FOLDER", help="add the prefill graph to an exported folder (weights read from it)")
+    ap.add_argument("--reexport-decoders", metavar="FOLDER",
+                    help="export an exported folder's chunk and prefill graphs again (weights read from it)")
     ap.add_argument("--id", help="model id (default: the folder name)")
     ap.add_argument("--fp32-weights", action="store_true", help="store weights as float32 (default: float16 storage)")
     args = ap.parse_args(argv)
-    if args.add_prefill:
+    if args.reexport_decoders:
         try:
-            info = add_prefill(Path(args.add_prefill))
+            info = reexport_decoders(Path(args.reexport_decoders))
         except (ExportError, FileNotFoundError, ValueError) as e:
             print(f"export: {e}", file=sys.stderr)
             return 2
-        print(f"added {PREFILL_GRAPH}.onnx to {args.add_prefill}: {info}")
+        print(f"exported {', '.join(f'{k}.onnx' for k in info)} again in {args.reexport_decoders}: {info}")
         return 0
     if not (args.checkpoint and args.tokenizer and args.out):
-        ap.error("--checkpoint, --tokenizer and --out are required (unless --add-prefill)")
+        ap.error("--checkpoint, --tokenizer and --out are required (unless --reexport-decoders)")
     try:
         model, ckpt = load_checkpoint(args.checkpoint)
         special = ckpt.get("special")

@@ -129,15 +129,22 @@ class Mixer(nn.Module):
     def step(self, x: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor):
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor):
+    def step_last(self, x: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor):
+        """step's output at the last position only (B, 1, D), and the state after all of x; a mixer whose
+        outputs cost more than its state update computes only that one."""
+        y, state = self.step(x, state, pos)
+        return y[:, -1:], state
+
+    def forward(self, x: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor, last_only: bool = False):
+        """x (B, T, D) -> output (B, T, D) ((B, 1, D) with last_only), the state after x."""
         c, t = self.train_chunk, x.shape[1]
         if c is None or t <= c:
-            return self.step(x, state, pos)
+            return self.step_last(x, state, pos) if last_only else self.step(x, state, pos)
         ys = []
         for s in range(0, t, c):
             y, state = self.step(x[:, s : s + c], state, pos + s)
             ys.append(y)
-        return torch.cat(ys, dim=1), state
+        return (ys[-1][:, -1:] if last_only else torch.cat(ys, dim=1)), state
 
 
 def fp32_core(fn):

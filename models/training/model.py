@@ -39,9 +39,10 @@ class DecoderBlock(nn.Module):
         self.mixer = make_mixer(cfg)
         self.ffn = FFN(cfg.d_model, cfg.ffn_mult, cfg.dropout)
 
-    def forward(self, x, state, pos):
-        y, state = self.mixer(self.ln1(x), state, pos)
-        x = x + y
+    def forward(self, x, state, pos, last_only: bool = False):
+        """With last_only, the output (B, 1, D) is the last position's: the state still reads every position."""
+        y, state = self.mixer(self.ln1(x), state, pos, last_only)
+        x = (x[:, -1:] if last_only else x) + y
         return x + self.ffn(self.ln2(x)), state
 
 
@@ -113,6 +114,7 @@ class LineaModel(nn.Module):
                 self.suffix_pos = nn.Parameter(torch.randn(cfg.suffix_slots, cfg.d_model) * 0.02)  # (S, D)
                 self.suffix_none = nn.Parameter(torch.randn(cfg.suffix_slots, cfg.d_model) * 0.02)  # (S, D)
         self.recompute = False  # activation checkpointing per block (Sparse Transformer, sec. 5.4)
+        self.export_t: int | None = None  # set while exporting a fixed-length decoder graph
         self.apply(self._init)
         for name, p in self.named_parameters():  # GPT-2 scaled init of the residual projections
             if name.endswith("proj.weight") or name.endswith("down.weight"):
@@ -160,15 +162,19 @@ class LineaModel(nn.Module):
         return out
 
     # ---- decoder -----------------------------------------------------------------------------
-    def trunk(self, ids: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor):
-        """Recurrent blocks only: ids (B, T) -> hidden (B, T, D), the state after them."""
+    def trunk(self, ids: torch.Tensor, state: list[torch.Tensor], pos: torch.Tensor, last_only: bool = False):
+        """Recurrent blocks only: ids (B, T) -> hidden (B, T, D) ((B, 1, D) with last_only), the state after them.
+
+        With last_only the last block computes its output at the last position only: nothing reads its
+        other positions, and skipping them saves a fifth of a long read (its FFN, output projections and,
+        for deltanet, the outputs of the attention core)."""
         x = self.drop(self.wte(ids))  # (B, T, D)
         new_state = []
-        for block, s in zip(self.blocks, self._split_state(state)):
+        for i, (block, s) in enumerate(zip(self.blocks, self._split_state(state))):
             if self.recompute and self.training:
                 x, s = checkpoint(block, x, s, pos, use_reentrant=False)
             else:
-                x, s = block(x, s, pos)
+                x, s = block(x, s, pos, last_only and i == len(self.blocks) - 1)
             new_state += s
         return x, new_state
 
@@ -207,9 +213,8 @@ class LineaModel(nn.Module):
             state = self.init_state(ids.shape[0], ids.device)
         if pos is None:
             pos = torch.zeros(1, dtype=torch.long, device=ids.device)
-        h, state = self.trunk(ids, state, pos)
-        if last_only:
-            h = h[:, -1:]
+        t = (self.export_t or 0) if torch.jit.is_tracing() else ids.shape[1]  # 0: a graph of any length
+        h, state = self.trunk(ids, state, pos, last_only and t != 1)  # (B, 1, D) with last_only (or T = 1)
         logits = self.head(h, memory)
         return (logits[:, -1] if last_only else logits), state, pos + ids.shape[1]
 
