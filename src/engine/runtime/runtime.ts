@@ -219,13 +219,14 @@ function checkShapes(
 }
 
 /**
- * One onnxruntime-web module runs one session call at a time. Its run() keeps the output pointers on
- * the WASM stack across an await, so a second call in between (a run, or a session being created)
- * corrupts it: outputs read as "Reading data from non-tensor typed value is not supported", two creates
- * fail with "Can't create a session". An engine's lock orders its own runs, but the comparison view's
- * engines and sessions created lazily share the worker's module, so every call on a module's sessions
- * takes that module's queue. The WebGPU build is a module of its own: a GPU run that never answers
- * holds only its queue, and WASM takes over.
+ * One onnxruntime-web module runs or creates one session at a time. Its run() keeps the output
+ * pointers on the WASM stack across its awaits, so a run or a create in between corrupts it: outputs
+ * read as "Reading data from non-tensor typed value is not supported", and two creates at once fail
+ * with "Can't create a session". An engine's lock orders its own runs, but the comparison view's
+ * engines and sessions created lazily share the worker's module, so runs and creates take the
+ * module's queue. Release is synchronous there and stays outside it (a dispose must not wait behind a
+ * hung run). The WebGPU build is a module of its own: a GPU run that never answers holds only its
+ * queue, and WASM takes over.
  */
 const moduleQueues = new WeakMap<Ort, Promise<unknown>>();
 
@@ -238,15 +239,13 @@ function exclusive<T>(m: Ort, fn: () => Promise<T>): Promise<T> {
   return result;
 }
 
-/** The session with run() and release() taking its module's queue. */
+/** The session with run() taking its module's queue. */
 function queued(m: Ort, session: ort.InferenceSession): ort.InferenceSession {
   const run = session.run.bind(session) as (
     ...args: unknown[]
   ) => Promise<ort.InferenceSession.OnnxValueMapType>;
-  const release = session.release.bind(session);
   return Object.assign(session, {
     run: (...args: unknown[]) => exclusive(m, () => run(...args)),
-    release: () => exclusive(m, release),
   });
 }
 
