@@ -377,11 +377,14 @@ export class Engine {
     });
     const rest = doc.text.slice(offset);
     const eol = rest.indexOf('\n');
+    const before = doc.text.slice(Math.max(0, offset - 2000), offset).split('\n');
     const text =
       gen.stop === 'cancelled'
         ? null
         : postprocess(gen.text, {
+            linePrefix: before[before.length - 1],
             lineSuffix: eol < 0 ? rest : rest.slice(0, eol),
+            prevLines: before.slice(-9, -1),
             nextLines: (eol < 0 ? '' : rest.slice(eol + 1)).split('\n', 8),
             indentUnit: detectIndent(doc.text.slice(Math.max(0, offset - 20000), offset + 2000)),
           });

@@ -5,8 +5,10 @@ import {
   autoClosedSpan,
   detectIndent,
   dropBlank,
+  dropEchoedLine,
   matchIndentation,
   postprocess,
+  type SuggestionContext,
   stopRepetition,
   trimFollowingLines,
   trimLineSuffix,
@@ -141,18 +143,24 @@ test('trimLineSuffix and trimFollowingLines: text already in the document is not
   assert.equal(trimFollowingLines('x = 1\n  y = 2', ['  return x']), 'x = 1\n  y = 2');
 });
 
+/** A cursor on an empty line between empty lines. */
+const NOWHERE: SuggestionContext = {
+  linePrefix: '',
+  lineSuffix: '',
+  prevLines: [],
+  nextLines: [],
+  indentUnit: '    ',
+};
+
 test('matchIndentation and postprocess', () => {
   assert.equal(matchIndentation('if x:\n\tpass', '    '), 'if x:\n    pass');
   assert.equal(matchIndentation('if x:\n    pass', '\t'), 'if x:\n\tpass');
-  assert.equal(
-    postprocess('foo()  \n', { lineSuffix: '', nextLines: [], indentUnit: '  ' }),
-    'foo()',
-  );
-  assert.equal(postprocess('   \n', { lineSuffix: '', nextLines: [], indentUnit: '  ' }), null);
+  assert.equal(postprocess('foo()  \n', { ...NOWHERE, indentUnit: '  ' }), 'foo()');
+  assert.equal(postprocess('   \n', { ...NOWHERE, indentUnit: '  ' }), null);
 });
 
 test('postprocess: the rules run in order on one suggestion', () => {
-  const ctx = { lineSuffix: '', nextLines: ['}'], indentUnit: '  ' };
+  const ctx = { ...NOWHERE, nextLines: ['}'], indentUnit: '  ' };
   // the closing brace already below dropped, tabs made spaces, trailing spaces gone
   assert.equal(postprocess('if (a) {  \n\tb();\n}', ctx), 'if (a) {\n  b();');
   // a loop cut before the rest is looked at
@@ -161,4 +169,38 @@ test('postprocess: the rules run in order on one suggestion', () => {
   assert.equal(postprocess('\n}', ctx), null);
   // `if (|) {`: the ")" the line already has is not written again
   assert.equal(postprocess('x > 0)', { ...ctx, lineSuffix: ') {' }), 'x > 0');
+});
+
+test('dropEchoedLine: a suggestion that writes a copy of the line above or below shows nothing', () => {
+  // a new line opened between two lines of a block (blank lines between are skipped)
+  const between: SuggestionContext = {
+    ...NOWHERE,
+    linePrefix: '    ',
+    prevLines: ['    with open(path) as f:', '        data = f.read()', ''],
+    nextLines: ['', '    config = parse(data)', '    return config'],
+  };
+  assert.equal(dropEchoedLine('    data = f.read()', between), null);
+  assert.equal(dropEchoedLine('config = parse(data)', between), null);
+  assert.equal(postprocess('config = parse(data)', between), null);
+  assert.equal(dropEchoedLine('text = data.strip()', between), 'text = data.strip()');
+  // the line so far and what the editor keeps after the cursor count
+  const typed = { ...between, linePrefix: '    config = ', lineSuffix: ')' };
+  assert.equal(dropEchoedLine('parse(data', typed), null);
+  assert.equal(dropEchoedLine('load(data', typed), 'load(data');
+  // a multi-line suggestion is judged by its first line (the suffix follows its last)
+  assert.equal(dropEchoedLine('config = parse(data)\n    x = 1', between), null);
+  assert.equal(
+    dropEchoedLine('x = 1\n    config = parse(data)', between),
+    'x = 1\n    config = parse(data)',
+  );
+  // closers, closing tags and short keywords repeat in real code
+  for (const [above, text] of [
+    ['  }', '}'],
+    ['  });', '});'],
+    ['    </div>', '</div>'],
+    ['  end', 'end'],
+    ['    pass', 'pass'],
+  ]) {
+    assert.equal(dropEchoedLine(text, { ...NOWHERE, prevLines: [above] }), text);
+  }
 });
