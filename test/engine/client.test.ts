@@ -26,13 +26,14 @@ test('completions run in the worker, and survive a worker crash', async () => {
     });
     assert.equal(info.manifest.variant, 'decay');
     await client.open('doc', TEXT);
-    const first = await client.complete('doc', TEXT.length, { maxTokens: 6 });
+    // (a time budget no busy machine reaches: the retry below must decode as far as this did)
+    const first = await client.complete('doc', TEXT.length, { maxTokens: 6, timeBudgetMs: 60_000 });
     assert.equal(first.model, 'tiny-decay');
     assert.ok(first.tokens >= 1);
 
     // The worker dies with a request in flight: it is restarted and the request retried once.
     const crash = client.crashForTest();
-    const during = client.complete('doc', TEXT.length, { maxTokens: 6 });
+    const during = client.complete('doc', TEXT.length, { maxTokens: 6, timeBudgetMs: 60_000 });
     await assert.rejects(crash, /the inference worker crashed \(exit code 70\)/);
     const retried = await during;
     assert.equal(retried.raw, first.raw, 'the retried completion sees the restored document');
