@@ -102,6 +102,8 @@ export type StateSource = 'exact' | 'stale' | 'window';
 export interface CompletionResult {
   /** The suggestion after post-processing; null when there is nothing worth showing. */
   text: string | null;
+  /** Why text is null (for the debug log); null when there is a suggestion. */
+  declined: string | null;
   raw: string;
   model: string;
   /** Tokens read to bring the state to the cursor (0..K for a warm document). */
@@ -378,9 +380,9 @@ export class Engine {
     const rest = doc.text.slice(offset);
     const eol = rest.indexOf('\n');
     const before = doc.text.slice(Math.max(0, offset - 2000), offset).split('\n');
-    const text =
+    const shaped =
       gen.stop === 'cancelled'
-        ? null
+        ? { text: null, declined: 'cancelled' }
         : postprocess(gen.text, {
             linePrefix: before[before.length - 1],
             lineSuffix: eol < 0 ? rest : rest.slice(0, eol),
@@ -390,7 +392,8 @@ export class Engine {
           });
     this.enforceBudget(uri);
     return {
-      text,
+      text: shaped.text,
+      declined: shaped.declined,
       raw: gen.text,
       model: this.manifest.id,
       reread: prep.reread + 1 + prompt.extra.length,
@@ -433,6 +436,7 @@ export class Engine {
     const ms = now() - t0;
     return {
       text: null,
+      declined: 'cancelled',
       raw: '',
       model: this.manifest.id,
       reread: 0,

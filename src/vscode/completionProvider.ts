@@ -107,7 +107,7 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
         abort.signal,
       );
       this.log.debug(
-        `answer in ${r.timings.totalMs.toFixed(0)} ms: stop=${r.stop}, ${r.tokens} tokens, ${r.text === null ? 'nothing to show' : JSON.stringify(r.text)}${token.isCancellationRequested ? ' (cancelled meanwhile)' : ''}`,
+        `answer in ${r.timings.totalMs.toFixed(0)} ms: stop=${r.stop}, ${r.tokens} tokens, ${r.text === null ? `nothing to show: ${r.declined ?? 'no reason given'}` : JSON.stringify(r.text)}${token.isCancellationRequested ? ' (cancelled meanwhile)' : ''}`,
       );
       if (token.isCancellationRequested || r.stop === 'cancelled') return undefined;
       this.onResult(r);

@@ -46,6 +46,7 @@ function wireResult(r: CompletionResult): WireCompletionResult {
   const { totalMs, prefillMs, firstTokenMs, stepMs } = r.timings;
   return {
     text: r.text,
+    declined: r.declined,
     raw: r.raw,
     model: r.model,
     reread: r.reread,

@@ -83,6 +83,8 @@ export interface WireTimings {
 export interface WireCompletionResult {
   /** The suggestion after post-processing; null when there is nothing worth showing. */
   text: string | null;
+  /** Why text is null; null when there is a suggestion. */
+  declined: string | null;
   raw: string;
   model: string;
   /** Tokens read to bring the state to the cursor. */

@@ -5,7 +5,7 @@ import {
   autoClosedSpan,
   detectIndent,
   dropBlank,
-  dropEchoedLine,
+  echoedLine,
   matchIndentation,
   postprocess,
   type SuggestionContext,
@@ -155,23 +155,26 @@ const NOWHERE: SuggestionContext = {
 test('matchIndentation and postprocess', () => {
   assert.equal(matchIndentation('if x:\n\tpass', '    '), 'if x:\n    pass');
   assert.equal(matchIndentation('if x:\n    pass', '\t'), 'if x:\n\tpass');
-  assert.equal(postprocess('foo()  \n', { ...NOWHERE, indentUnit: '  ' }), 'foo()');
-  assert.equal(postprocess('   \n', { ...NOWHERE, indentUnit: '  ' }), null);
+  assert.equal(postprocess('foo()  \n', { ...NOWHERE, indentUnit: '  ' }).text, 'foo()');
+  assert.deepEqual(postprocess('   \n', { ...NOWHERE, indentUnit: '  ' }), {
+    text: null,
+    declined: 'nothing left after clean-up',
+  });
 });
 
 test('postprocess: the rules run in order on one suggestion', () => {
   const ctx = { ...NOWHERE, nextLines: ['}'], indentUnit: '  ' };
   // the closing brace already below dropped, tabs made spaces, trailing spaces gone
-  assert.equal(postprocess('if (a) {  \n\tb();\n}', ctx), 'if (a) {\n  b();');
+  assert.equal(postprocess('if (a) {  \n\tb();\n}', ctx).text, 'if (a) {\n  b();');
   // a loop cut before the rest is looked at
-  assert.equal(postprocess('b();\nb();\nb();\n}', ctx), 'b();');
-  assert.equal(postprocess('y\n}', ctx), 'y');
-  assert.equal(postprocess('\n}', ctx), null);
+  assert.equal(postprocess('b();\nb();\nb();\n}', ctx).text, 'b();');
+  assert.equal(postprocess('y\n}', ctx).text, 'y');
+  assert.equal(postprocess('\n}', ctx).text, null);
   // `if (|) {`: the ")" the line already has is not written again
-  assert.equal(postprocess('x > 0)', { ...ctx, lineSuffix: ') {' }), 'x > 0');
+  assert.equal(postprocess('x > 0)', { ...ctx, lineSuffix: ') {' }).text, 'x > 0');
 });
 
-test('dropEchoedLine: a suggestion that writes a copy of the line above or below shows nothing', () => {
+test('echoedLine: a suggestion that writes a copy of the line above or below shows nothing', () => {
   // a new line opened between two lines of a block (blank lines between are skipped)
   const between: SuggestionContext = {
     ...NOWHERE,
@@ -179,20 +182,20 @@ test('dropEchoedLine: a suggestion that writes a copy of the line above or below
     prevLines: ['    with open(path) as f:', '        data = f.read()', ''],
     nextLines: ['', '    config = parse(data)', '    return config'],
   };
-  assert.equal(dropEchoedLine('    data = f.read()', between), null);
-  assert.equal(dropEchoedLine('config = parse(data)', between), null);
-  assert.equal(postprocess('config = parse(data)', between), null);
-  assert.equal(dropEchoedLine('text = data.strip()', between), 'text = data.strip()');
+  assert.equal(echoedLine('    data = f.read()', between), 'above');
+  assert.equal(echoedLine('config = parse(data)', between), 'below');
+  assert.deepEqual(postprocess('config = parse(data)', between), {
+    text: null,
+    declined: 'it copies the line below',
+  });
+  assert.equal(echoedLine('text = data.strip()', between), null);
   // the line so far and what the editor keeps after the cursor count
   const typed = { ...between, linePrefix: '    config = ', lineSuffix: ')' };
-  assert.equal(dropEchoedLine('parse(data', typed), null);
-  assert.equal(dropEchoedLine('load(data', typed), 'load(data');
+  assert.equal(echoedLine('parse(data', typed), 'below');
+  assert.equal(echoedLine('load(data', typed), null);
   // a multi-line suggestion is judged by its first line (the suffix follows its last)
-  assert.equal(dropEchoedLine('config = parse(data)\n    x = 1', between), null);
-  assert.equal(
-    dropEchoedLine('x = 1\n    config = parse(data)', between),
-    'x = 1\n    config = parse(data)',
-  );
+  assert.equal(echoedLine('config = parse(data)\n    x = 1', between), 'below');
+  assert.equal(echoedLine('x = 1\n    config = parse(data)', between), null);
   // closers, closing tags and short keywords repeat in real code
   for (const [above, text] of [
     ['  }', '}'],
@@ -201,6 +204,6 @@ test('dropEchoedLine: a suggestion that writes a copy of the line above or below
     ['  end', 'end'],
     ['    pass', 'pass'],
   ]) {
-    assert.equal(dropEchoedLine(text, { ...NOWHERE, prevLines: [above] }), text);
+    assert.equal(echoedLine(text, { ...NOWHERE, prevLines: [above] }), null);
   }
 });

@@ -30,6 +30,7 @@ const TEXT = 'def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return '
 // only change together with its type.
 const RESULT_FIELDS = {
   text: true,
+  declined: true,
   raw: true,
   model: true,
   reread: true,

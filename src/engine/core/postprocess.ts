@@ -112,18 +112,19 @@ export function trimFollowingLines(text: string, nextLines: string[]): string {
 const MAY_REPEAT = /^([)\]}'"`;,.:\s]*|<\/.*|.{0,5})$/;
 
 /**
- * A suggestion whose first line, once written, is a copy of the nearest non-blank line above or below
- * the cursor's shows nothing. Real code rarely repeats a line next to itself (0.04% of the lines of
- * six characters or more in the validation split's files, each way); suggestions do, where recall and
- * the copy path echo the code around the cursor. Lines that legitimately repeat are kept (MAY_REPEAT).
+ * Which neighbour a suggestion's first line, once written, copies: the nearest non-blank line above or
+ * below the cursor's, or null. Real code rarely repeats a line next to itself (0.04% of the lines of six
+ * characters or more in the validation split's files, each way); suggestions do, where recall and the
+ * copy path echo the code around the cursor. Lines that legitimately repeat count as no copy
+ * (MAY_REPEAT).
  */
-export function dropEchoedLine(text: string, ctx: SuggestionContext): string | null {
+export function echoedLine(text: string, ctx: SuggestionContext): 'above' | 'below' | null {
   const multiline = text.includes('\n');
   const line = (ctx.linePrefix + text.split('\n')[0] + (multiline ? '' : ctx.lineSuffix)).trim();
-  if (MAY_REPEAT.test(line)) return text;
+  if (MAY_REPEAT.test(line)) return null;
   const nearest = (lines: string[]) => lines.map((l) => l.trim()).find((l) => l !== '');
-  const echoes = line === nearest([...ctx.prevLines].reverse()) || line === nearest(ctx.nextLines);
-  return echoes ? null : text;
+  if (line === nearest([...ctx.prevLines].reverse())) return 'above';
+  return line === nearest(ctx.nextLines) ? 'below' : null;
 }
 
 /** Re-indents suggested lines in the file's style (tabs vs spaces); the model writes both. */
@@ -168,14 +169,19 @@ export function detectIndent(text: string): string {
   return tabs > count ? '\t' : ' '.repeat(best);
 }
 
-export function postprocess(raw: string, ctx: SuggestionContext): string | null {
+/** A suggestion's text after the rules, or null with the reason it shows nothing (for the debug log). */
+export type Shaped = { text: string; declined: null } | { text: null; declined: string };
+
+export function postprocess(raw: string, ctx: SuggestionContext): Shaped {
   let text = stopRepetition(raw);
   text = trimFollowingLines(text, ctx.nextLines);
   text = trimLineSuffix(text, ctx.lineSuffix);
   text = matchIndentation(text, ctx.indentUnit);
   text = trimTrailing(text);
-  const shown = dropBlank(text);
-  return shown === null ? null : dropEchoedLine(shown, ctx);
+  if (dropBlank(text) === null) return { text: null, declined: 'nothing left after clean-up' };
+  const echo = echoedLine(text, ctx);
+  if (echo) return { text: null, declined: `it copies the line ${echo}` };
+  return { text, declined: null };
 }
 
 const QUOTES = new Set(['"', "'", '`']);
