@@ -141,7 +141,7 @@ async function complete(argv: string[]): Promise<number> {
     } else {
       const steps = r.timings.stepMs;
       const perToken = steps.length ? steps.reduce((a, b) => a + b, 0) / steps.length : 0;
-      console.log(r.text ?? '(no suggestion)');
+      console.log(r.text ?? `(no suggestion: ${r.declined ?? 'no reason given'})`);
       console.error(
         `\n${info.manifest.id} (${info.manifest.variant}, ${info.backend}) at ${file}:${line}:${col}: ` +
           `${r.tokens} tokens from ${r.origin === 'both' ? 'model and recall' : r.origin}, stop=${r.stop}; load ${info.loadMs.toFixed(0)} ms, encoder ${encodeMs.toFixed(0)} ms, ` +
