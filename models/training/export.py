@@ -305,9 +305,8 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
         ios["encoder"] = export_encoder(model, out / "encoder.onnx")
     externalize([out / f"{k}.onnx" for k in ios], out / "weights.bin", fp16=fp16_weights)
     if cfg.prefill_chunk:  # exported as for a shipped folder (reexport_decoders), so both ways give the same files
-        path = out / f"{PREFILL_GRAPH}.onnx"
-        ios[PREFILL_GRAPH] = export_decoder(model, path, static_t=cfg.prefill_chunk)
-        share_weights(path, [out / f"{k}.onnx" for k in ios], out / "weights.bin", fp16_weights)
+        others = [out / f"{k}.onnx" for k in ios]
+        ios[PREFILL_GRAPH], _ = export_sharing(model, out / f"{PREFILL_GRAPH}.onnx", cfg.prefill_chunk, others, fp16_weights)
     graphs = {k: graph_entry(out / f"{k}.onnx", io, ["weights.bin"]) for k, io in ios.items()}
     if not tokenizer.is_file():
         raise ExportError(f"tokenizer not found: {tokenizer}")
@@ -342,6 +341,13 @@ def export_model(model: LineaModel, out: Path, model_id: str, tokenizer: Path, s
     return manifest
 
 
+def export_sharing(model: LineaModel, path: Path, static_t: int | None, others: list[Path], fp16: bool) -> tuple[dict, int]:
+    """A decoder graph whose weights are those `others` keep in the folder's weights.bin; returns its io
+    and the bytes kept inside it."""
+    io = export_decoder(model, path, static_t=static_t)
+    return io, share_weights(path, others, path.parent / "weights.bin", fp16)
+
+
 def reexport_decoders(folder: Path) -> dict:
     """Exports an exported folder's chunk graph (decoder.onnx) and, where the variant has one, its prefill
     graph again, from the folder's own weights (shipped.load_shipped): after a change to how those graphs
@@ -358,8 +364,7 @@ def reexport_decoders(folder: Path) -> dict:
     for name, static_t in [("decoder", None)] + ([(PREFILL_GRAPH, cfg.prefill_chunk)] if cfg.prefill_chunk else []):
         others = [folder / g["file"] for k, g in manifest["graphs"].items() if k != name and "weights.bin" in g["external_data"]]
         path = folder / f"{name}.onnx"
-        io = export_decoder(model, path, static_t=static_t)
-        inline = share_weights(path, others, weights, fp16)
+        io, inline = export_sharing(model, path, static_t, others, fp16)
         info[name] = {"bytes": path.stat().st_size, "inline_bytes": inline}
         manifest["graphs"][name] = graph_entry(path, io, ["weights.bin"])
     if sha256(weights) != before:
