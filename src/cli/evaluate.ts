@@ -6,6 +6,7 @@ import { percentile } from '../engine/numbers';
 import { chooseCuts, editSimilarity, exactMatch, listSourceFiles, readTexts } from './evalProtocol';
 import { headerLanguage, headerText } from '../engine/core/languageHeader';
 import { DEFAULT_MODEL_ID, openEngine, resolveModel } from '../engine/models';
+import { DEFAULT_MIN_CONFIDENCE } from '../engine/defaults';
 import { readManifest } from '../engine/runtime/manifest';
 import { BpeTokenizer } from '../engine/core/tokenizer';
 import { EngineClient } from '../worker/client';
@@ -41,12 +42,14 @@ export async function runEval(argv: string[]): Promise<number> {
     'first-line': 'bool',
     workspace: 'value',
     dump: 'value',
+    'min-confidence': 'value',
   });
   const dir = args.positional[0];
   if (!dir) throw new UsageError('eval needs a DIR of source files');
   if (args.flags.has('bpb')) return runBitsPerByte(args, dir);
   const recall = recallFlag(args);
   const workspace = intFlag(args, 'workspace', 0, 0);
+  const minConfidence = numFlag(args, 'min-confidence', DEFAULT_MIN_CONFIDENCE);
   const baseline = args.flags.get('baseline') as string | undefined;
   if (baseline !== undefined && baseline !== 'copy')
     throw new UsageError(`--baseline takes "copy", not ${JSON.stringify(baseline)}`);
@@ -73,6 +76,12 @@ export async function runEval(argv: string[]): Promise<number> {
     file: string;
     target: string;
     pred: string;
+    /** Why post-processing showed nothing (the raw suggestion is kept for reading), null otherwise. */
+    declined: string | null;
+    raw: string;
+    /** The probability decoding gave the first line, and each token's log-probability (copy rule: 1, []). */
+    confidence: number;
+    logprobs: number[];
     origin: string;
     em: boolean;
     es: number;
@@ -102,6 +111,10 @@ export async function runEval(argv: string[]): Promise<number> {
           file: path.relative(dir, cut.file),
           target: cut.target,
           pred,
+          declined: null,
+          raw: pred,
+          confidence: 1,
+          logprobs: [],
           origin: 'recall',
           sameLanguage: sameLanguage(cut.file, pred),
           em: exactMatch(pred, cut.target),
@@ -121,6 +134,7 @@ export async function runEval(argv: string[]): Promise<number> {
         maxTokens: 48,
         timeBudgetMs: 60_000,
         recall,
+        minConfidence,
       });
       await client.close(uri);
       for (const u of [uri, ...nearby.map((i) => files[i])]) await client.forget(u);
@@ -130,6 +144,10 @@ export async function runEval(argv: string[]): Promise<number> {
         file: path.relative(dir, cut.file),
         target: cut.target,
         pred,
+        declined: r.declined,
+        raw: r.raw,
+        confidence: r.confidence,
+        logprobs: r.logprobs,
         origin: r.origin,
         sameLanguage: sameLanguage(cut.file, pred),
         em: exactMatch(pred, cut.target),
@@ -151,6 +169,7 @@ export async function runEval(argv: string[]): Promise<number> {
     };
   };
   const checked = rows.filter((r) => r.sameLanguage !== null);
+  const shown = rows.filter((r) => r.pred !== '');
   const summary = {
     model: baseline === 'copy' ? 'copy rule' : manifest.id,
     cutsAt: args.flags.has('first-line') ? 'first line' : 'random line',
@@ -158,7 +177,11 @@ export async function runEval(argv: string[]): Promise<number> {
     workspaceFiles: workspace,
     origins: { model: byOrigin('model'), recall: byOrigin('recall'), both: byOrigin('both') },
     files: n,
+    minConfidence: baseline === 'copy' ? 0 : minConfidence,
     exactMatch: (100 * rows.filter((r) => r.em).length) / n,
+    /** Cuts with a suggestion, and the exact share of those: what a user sees and how much of it is right. */
+    shown: shown.length,
+    shownExact: (100 * shown.filter((r) => r.em).length) / Math.max(1, shown.length),
     sameLanguage: {
       suggestions: checked.length,
       percent: (100 * checked.filter((r) => r.sameLanguage).length) / Math.max(1, checked.length),
@@ -180,6 +203,9 @@ export async function runEval(argv: string[]): Promise<number> {
     );
     console.log(
       `exact match ${summary.exactMatch.toFixed(1)}  edit similarity ${summary.editSimilarity.toFixed(1)}`,
+    );
+    console.log(
+      `shown ${summary.shown} of ${n} (confidence gate ${summary.minConfidence}), ${summary.shownExact.toFixed(1)}% of them exact`,
     );
     console.log(
       `same language as the file: ${summary.sameLanguage.percent.toFixed(1)}% of ${summary.sameLanguage.suggestions} non-empty suggestions (${summary.cutsAt})`,

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_MODEL_ID, listModels, resolveModel } from '../engine/models';
+import { DEFAULT_MIN_CONFIDENCE } from '../engine/defaults';
 import { describePlan } from '../engine/core/session';
 import { installWebGpu } from '../engine/runtime/webgpu';
 import { EngineClient } from '../worker/client';
@@ -28,6 +29,7 @@ const USAGE = `usage: linea <command> [options]
       (recall's constants) [--baseline copy] (no model) [--dump FILE] (with --bpb: inputs for fit_recall.py)
       [--workspace N] (recall also reads N files of the same package, as recently edited files)
       [--first-line] (cut each file's first line: does the suggestion stay in the file's language?)
+      [--min-confidence P] (hide suggestions whose first line has probability < P; default ${DEFAULT_MIN_CONFIDENCE}, 0: show all)
   models       list the installed models
   gpu          the WebGPU adapter Linea would use, or why there is none [--dawn FLAGS] [--json]
 
@@ -144,7 +146,8 @@ async function complete(argv: string[]): Promise<number> {
       console.log(r.text ?? `(no suggestion: ${r.declined ?? 'no reason given'})`);
       console.error(
         `\n${info.manifest.id} (${info.manifest.variant}, ${info.backend}) at ${file}:${line}:${col}: ` +
-          `${r.tokens} tokens from ${r.origin === 'both' ? 'model and recall' : r.origin}, stop=${r.stop}; load ${info.loadMs.toFixed(0)} ms, encoder ${encodeMs.toFixed(0)} ms, ` +
+          `${r.tokens} tokens from ${r.origin === 'both' ? 'model and recall' : r.origin}, stop=${r.stop}, ` +
+          `first line's probability ${r.confidence.toFixed(2)}${r.confidence < DEFAULT_MIN_CONFIDENCE ? ` (the editor would wait for Trigger Inline Suggestion: < ${DEFAULT_MIN_CONFIDENCE})` : ''}; load ${info.loadMs.toFixed(0)} ms, encoder ${encodeMs.toFixed(0)} ms, ` +
           `prefill ${r.timings.prefillMs.toFixed(0)} ms (${r.reread} tokens read), ` +
           `${perToken.toFixed(1)} ms/token, completion ${r.timings.totalMs.toFixed(0)} ms, total ${(performance.now() - t0).toFixed(0)} ms`,
       );

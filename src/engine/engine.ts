@@ -11,10 +11,11 @@ import {
 import type { TokenEdit } from './core/documentTokens';
 import { DocumentState, type PositionedState } from './core/documentState';
 import { DEFAULT_TIME_BUDGET_MS } from './defaults';
+import { firstLineProbability } from './core/confidence';
 import { headerLanguage, headerText } from './core/languageHeader';
 import { DEFAULT_RECENT_FILES, RecentFiles, type RecentFilesLimits } from './core/recentFiles';
 import { Priority, PriorityMutex } from './core/mutex';
-import { detectIndent, postprocess } from './core/postprocess';
+import { detectIndent, postprocess, type Shaped } from './core/postprocess';
 import {
   DEFAULT_RECALL_OPTIONS,
   RecallMatcher,
@@ -82,6 +83,11 @@ export interface CompleteOptions {
   recallRecentFiles: boolean;
   /** Verify recall's continuation in one model run (greedy decoding only; the text is the same). */
   copyDrafts: boolean;
+  /**
+   * Show nothing when decoding gave the suggestion's first line a lower probability. The engine
+   * shows all by default (0); the editor and the CLI pass linea.minConfidence (DEFAULT_MIN_CONFIDENCE).
+   */
+  minConfidence: number;
 }
 
 export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
@@ -95,6 +101,7 @@ export const DEFAULT_COMPLETE_OPTIONS: CompleteOptions = {
   recallOpenEditors: true,
   recallRecentFiles: true,
   copyDrafts: true,
+  minConfidence: 0,
 };
 
 export type StateSource = 'exact' | 'stale' | 'window';
@@ -117,6 +124,10 @@ export interface CompletionResult {
   /** Model runs after the prompt's, and the tokens copy drafts gave without a run of their own. */
   runs: number;
   drafted: number;
+  /** The probability decoding gave the first line (what minConfidence is compared with; 1 when nothing was generated). */
+  confidence: number;
+  /** Each generated token's log-probability (decode's `logprobs`), for evaluations. */
+  logprobs: number[];
   /** prefillMs: the state at the cursor; firstTokenMs: the first suggestion character decided. */
   timings: { totalMs: number; prefillMs: number; firstTokenMs: number; stepMs: number[] };
 }
@@ -380,7 +391,7 @@ export class Engine {
     const rest = doc.text.slice(offset);
     const eol = rest.indexOf('\n');
     const before = doc.text.slice(Math.max(0, offset - 2000), offset).split('\n');
-    const shaped =
+    let shaped: Shaped =
       gen.stop === 'cancelled'
         ? { text: null, declined: 'cancelled' }
         : postprocess(gen.text, {
@@ -390,6 +401,12 @@ export class Engine {
             nextLines: (eol < 0 ? '' : rest.slice(eol + 1)).split('\n', 8),
             indentUnit: detectIndent(doc.text.slice(Math.max(0, offset - 20000), offset + 2000)),
           });
+    const confidence = firstLineProbability(gen.ids, gen.logprobs, this.tokenBytes, prompt.heal);
+    if (shaped.text !== null && confidence < opts.minConfidence)
+      shaped = {
+        text: null,
+        declined: `the model is unsure of it (p ${confidence.toFixed(3)} < ${opts.minConfidence})`,
+      };
     this.enforceBudget(uri);
     return {
       text: shaped.text,
@@ -404,6 +421,8 @@ export class Engine {
       origin: gen.origin,
       runs: gen.runs,
       drafted: gen.drafted,
+      confidence,
+      logprobs: gen.logprobs,
       timings: {
         totalMs: now() - t0,
         prefillMs,
@@ -447,6 +466,8 @@ export class Engine {
       origin: 'model',
       runs: 0,
       drafted: 0,
+      confidence: 1,
+      logprobs: [],
       timings: { totalMs: ms, prefillMs: ms, firstTokenMs: ms, stepMs: [] },
     };
   }

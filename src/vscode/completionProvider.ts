@@ -3,7 +3,13 @@
 import * as vscode from 'vscode';
 import type { WireCompletionResult } from '../worker/protocol';
 import { autoClosedSpan } from '../engine/core/postprocess';
-import { debounceDelay, shouldComplete, typeThrough, type CachedSuggestion } from './gating';
+import {
+  confidenceFloor,
+  debounceDelay,
+  shouldComplete,
+  typeThrough,
+  type CachedSuggestion,
+} from './gating';
 import { median } from '../engine/numbers';
 import type { CompletionStats, SuggestionOrigin } from './stats';
 import type { EngineHost } from './engineHost';
@@ -103,6 +109,7 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
           recall: s.recall,
           recallOpenEditors: s['recall.openEditors'],
           recallRecentFiles: s['recall.recentFiles'] > 0,
+          minConfidence: confidenceFloor(s.minConfidence, explicit),
         },
         abort.signal,
       );

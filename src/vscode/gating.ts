@@ -5,6 +5,14 @@ import type { Origin } from '../engine/core/decode';
 const CLOSING = /^[\s)\]}>'"`;:,.]*$/;
 
 /**
+ * The least first-line probability a suggestion needs to be shown: the setting while the user
+ * types, none when they asked for one (Trigger Inline Suggestion): then even an unsure guess helps.
+ */
+export function confidenceFloor(setting: number, explicit: boolean): number {
+  return explicit ? 0 : setting;
+}
+
+/**
  * No suggestion in the middle of a word: the rest of the line must be empty or only closing
  * punctuation ("foo(|)" completes, "fo|o" does not). An explicit request (invoke) always completes.
  */

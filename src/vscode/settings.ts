@@ -1,7 +1,13 @@
 // Linea's settings, normalised into types. Pure (no `vscode` import) so it is unit-tested in Node.
 // Adding a setting: schema in package.json -> field here -> normalise() -> its use (and the README table).
 
-import { BACKENDS, DEFAULT_MODEL_ID, DEFAULT_TIME_BUDGET_MS, VARIANTS } from '../engine/defaults';
+import {
+  BACKENDS,
+  DEFAULT_MIN_CONFIDENCE,
+  DEFAULT_MODEL_ID,
+  DEFAULT_TIME_BUDGET_MS,
+  VARIANTS,
+} from '../engine/defaults';
 
 export const VARIANT_CHOICES = ['auto', ...VARIANTS] as const;
 export type VariantChoice = (typeof VARIANT_CHOICES)[number];
@@ -28,6 +34,8 @@ export interface Settings {
   'recall.openEditors': boolean;
   /** Recently edited workspace files recall reads (0: none). */
   'recall.recentFiles': number;
+  /** Suggestions less likely than this (first line) are hidden unless asked for; 0 shows all. */
+  minConfidence: number;
 }
 
 export const DEFAULTS: Settings = {
@@ -47,6 +55,7 @@ export const DEFAULTS: Settings = {
   recall: true,
   'recall.openEditors': true,
   'recall.recentFiles': 20,
+  minConfidence: DEFAULT_MIN_CONFIDENCE,
 };
 
 export interface Normalised {
@@ -117,6 +126,11 @@ export function normalise(get: Get): Normalised {
   pick('maxTokens', int(get('maxTokens'), 1, 512));
   pick('timeBudgetMs', int(get('timeBudgetMs'), 50, 30000));
   pick('memoryBudgetMB', int(get('memoryBudgetMB'), 16, 16384));
+  const confidence = get('minConfidence');
+  pick(
+    'minConfidence',
+    typeof confidence === 'number' && confidence >= 0 && confidence <= 1 ? confidence : undefined,
+  );
   const paths = get('modelsPath');
   pick(
     'modelsPath',

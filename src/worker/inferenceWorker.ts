@@ -57,6 +57,8 @@ function wireResult(r: CompletionResult): WireCompletionResult {
     origin: r.origin,
     runs: r.runs,
     drafted: r.drafted,
+    confidence: r.confidence,
+    logprobs: r.logprobs,
     timings: { totalMs, prefillMs, firstTokenMs, stepMs },
   };
 }

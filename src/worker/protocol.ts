@@ -69,6 +69,7 @@ export interface WireCompleteOptions {
   recall?: boolean;
   recallOpenEditors?: boolean;
   recallRecentFiles?: boolean;
+  minConfidence?: number;
 }
 
 export type WireStopReason = 'rule' | 'eos' | 'tokens' | 'time' | 'cancelled' | 'no-token';
@@ -96,6 +97,9 @@ export interface WireCompletionResult {
   origin: 'model' | 'recall' | 'both';
   runs: number;
   drafted: number;
+  /** The probability decoding gave the first line, and each generated token's log-probability. */
+  confidence: number;
+  logprobs: number[];
   timings: WireTimings;
 }
 

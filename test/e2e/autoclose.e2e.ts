@@ -99,7 +99,8 @@ function withEditor(
   run: (page: BrowserSession['page'], server: CodeServer) => Promise<void>,
 ): Promise<void> {
   // Nothing about the editor is set: auto-closing brackets and quotes are VS Code's defaults.
-  const settings = { 'linea.debounceMs': 30, 'linea.timeBudgetMs': 4000 };
+  // No confidence gate: this suite is about what accepting writes, not which suggestions show.
+  const settings = { 'linea.debounceMs': 30, 'linea.timeBudgetMs': 4000, 'linea.minConfidence': 0 };
   return withLinea(name, { vsix: VSIX, files, settings }, async (page, server) => {
     await waitForStatusBar(page, 'Linea: deltanet', 120_000);
     await run(page, server);

@@ -182,3 +182,30 @@ test('timings: the first suggestion character is decided after the prefill, befo
   }
   await engine.dispose();
 });
+
+test('the confidence gate hides what the first line is less likely than, with the reason', async () => {
+  const engine = await tinyEngine('deltanet', SMALL);
+  engine.open('doc', SOURCE);
+  // the first cursor (a line's end) where the tiny model has something to show
+  let offset = SOURCE.indexOf('\n', 200);
+  let shown = await engine.complete('doc', offset, { maxTokens: 8 });
+  while (shown.text === null) {
+    offset = SOURCE.indexOf('\n', offset + 1);
+    shown = await engine.complete('doc', offset, { maxTokens: 8 });
+  }
+  assert.ok(shown.confidence > 0 && shown.confidence <= 1, `${shown.confidence}`);
+  assert.equal(shown.logprobs.length, shown.tokens);
+  const below = await engine.complete('doc', offset, {
+    maxTokens: 8,
+    minConfidence: shown.confidence / 2,
+  });
+  assert.equal(below.text, shown.text);
+  const above = await engine.complete('doc', offset, {
+    maxTokens: 8,
+    minConfidence: Math.min(1, shown.confidence * 2),
+  });
+  assert.equal(above.text, null);
+  assert.match(above.declined ?? '', /the model is unsure of it \(p 0\.\d{3} < /);
+  assert.equal(above.raw, shown.raw); // the same suggestion, not shown
+  await engine.dispose();
+});

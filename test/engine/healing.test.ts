@@ -65,6 +65,12 @@ test('one token reproduces the healed bytes; the text starts after them', async 
   assert.equal(g.ids[0], id('return'));
   assert.equal(g.text, 'turn x');
   assert.equal(g.stop, 'rule');
+  // its probability is among the tokens that fit "re" (r, re, return), not the whole vocabulary
+  const fit = Math.exp(5) + Math.exp(3) + Math.exp(2);
+  assert.ok(Math.abs(g.logprobs[0] - (5 - Math.log(fit))) < 1e-5, `${g.logprobs[0]}`);
+  // past the healed text every token counts: " " at 9 against eight others at -10
+  assert.ok(Math.abs(g.logprobs[1] - -Math.log1p(8 * Math.exp(-19))) < 1e-6, `${g.logprobs[1]}`);
+  assert.equal(g.logprobs.length, g.ids.length);
 });
 
 test('healing over two tokens: each must stay compatible with what is left', async () => {

@@ -41,6 +41,8 @@ const RESULT_FIELDS = {
   origin: true,
   runs: true,
   drafted: true,
+  confidence: true,
+  logprobs: true,
   timings: true,
 } satisfies Record<keyof WireCompletionResult, true>;
 const TIMINGS_FIELDS = {
@@ -119,7 +121,7 @@ type Flat<T> = { [K in keyof T]: T[K] };
 type Replace<T, K extends keyof T, F> = Flat<Omit<T, K> & F>;
 
 // Engine types as they would be after a change that the wire has not followed.
-type ResultWithNewField = Flat<CompletionResult & { confidence: number }>;
+type ResultWithNewField = Flat<CompletionResult & { entropy: number }>;
 type ResultWithRenamedField = Replace<CompletionResult, 'reread', { rereadTokens: number }>;
 type ResultWithRetypedField = Replace<CompletionResult, 'tokens', { tokens: string }>;
 type ReportWithNewField = Flat<BackendReport & { adapter: string }>;

@@ -1,6 +1,11 @@
 // Extension-host glue that needs no editor: gating, debounce, typing through, statistics.
 import assert from 'node:assert/strict';
-import { debounceDelay, shouldComplete, typeThrough } from '../../src/vscode/gating';
+import {
+  confidenceFloor,
+  debounceDelay,
+  shouldComplete,
+  typeThrough,
+} from '../../src/vscode/gating';
 import { CompletionStats } from '../../src/vscode/stats';
 
 describe('gating', () => {
@@ -12,6 +17,14 @@ describe('gating', () => {
     assert.equal(shouldComplete('    return foo', 12, false), false); // mid-word
     assert.equal(shouldComplete('a = b + c', 2, false), false);
     assert.equal(shouldComplete('a = b + c', 2, true), true); // explicit request
+  });
+});
+
+describe('confidence gate', () => {
+  it('applies the setting while typing and nothing when the user asked', () => {
+    assert.equal(confidenceFloor(0.15, false), 0.15);
+    assert.equal(confidenceFloor(0.15, true), 0);
+    assert.equal(confidenceFloor(0, false), 0);
   });
 });
 

@@ -27,12 +27,14 @@ describe('settings', () => {
       threads: 999,
       debounceMs: -5,
       multiline: true,
+      minConfidence: 0.3,
     });
     assert.equal(settings.model, 'linea-softmax');
     assert.equal(settings.variant, 'luna');
     assert.equal(settings.threads, 64);
     assert.equal(settings.debounceMs, 0);
     assert.equal(settings.multiline, true);
+    assert.equal(settings.minConfidence, 0.3);
     assert.deepEqual(problems, []);
   });
 
@@ -43,12 +45,15 @@ describe('settings', () => {
       maxTokens: 'lots',
       modelsPath: 'not-a-list',
       languages: { python: 'yes' },
+      minConfidence: 1.5, // a probability: not clamped, since 1 would hide everything
     });
     assert.equal(settings.variant, 'auto');
     assert.equal(settings.backend, 'auto');
     assert.equal(settings.maxTokens, DEFAULTS.maxTokens);
     assert.deepEqual(settings.modelsPath, []);
-    assert.equal(problems.length, 5);
+    assert.equal(settings.minConfidence, DEFAULTS.minConfidence);
+    assert.equal(problems.length, 6);
+    assert.match(problems.join('\n'), /linea\.minConfidence: ignored 1\.5/);
     assert.match(problems.join('\n'), /linea\.variant: ignored "quantum"/);
     assert.match(problems.join('\n'), /linea\.languages\.python/);
   });

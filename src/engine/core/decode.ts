@@ -84,6 +84,11 @@ export interface Generated {
   drafted: number;
   /** p.now() when the first token past the healed text was chosen (null: none was). */
   firstTextAt: number | null;
+  /**
+   * Each chosen token's natural log-probability under the distribution it was picked from (the
+   * model's, with recall mixed in), among the tokens allowed there: how sure decoding was.
+   */
+  logprobs: number[];
 }
 
 const utf8 = new TextDecoder('utf-8');
@@ -97,6 +102,21 @@ function bytesToText(binary: string): string {
 /** A token can follow the un-healed remainder if one is a prefix of the other. */
 function compatible(token: string, remaining: string): boolean {
   return token.length > 0 && (remaining.startsWith(token) || token.startsWith(remaining));
+}
+
+/** log p(id) under softmax(logits) restricted to the allowed tokens (all when allowed is null). */
+export function logProbability(
+  logits: Float32Array,
+  id: number,
+  allowed: ((id: number) => boolean) | null,
+): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++)
+    if (logits[i] > max && (allowed === null || allowed(i))) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++)
+    if (allowed === null || allowed(i)) sum += Math.exp(logits[i] - max);
+  return logits[id] - max - Math.log(sum);
 }
 
 /** Lets queued events (a cancel message, a newer keystroke) run: awaiting a model run alone only
@@ -117,6 +137,7 @@ export async function generate(p: GenerateParams): Promise<Generated> {
   let runs = 0;
   let drafted = 0;
   let firstTextAt: number | null = null;
+  const logprobs: number[] = [];
   // Drafts need recall to propose and greedy picks to verify against.
   let drafter = p.recall && p.sampling.temperature <= 0 ? p.draft : undefined;
   let pending: PendingDraft | null = null;
@@ -148,6 +169,8 @@ export async function generate(p: GenerateParams): Promise<Generated> {
       break;
     }
     ids.push(id);
+    // past the healed text, over the whole vocabulary: the banned ids (hole, pad) carry ~no mass
+    logprobs.push(logProbability(logits, id, rem === '' ? null : allowed));
     p.recall?.advance(id);
     const hadText = bytes !== '';
     const tb = p.tokenBytes[id];
@@ -231,5 +254,6 @@ export async function generate(p: GenerateParams): Promise<Generated> {
     runs,
     drafted,
     firstTextAt,
+    logprobs,
   };
 }
