@@ -1,6 +1,7 @@
 // Exact recall: the matcher's candidates and mixture on hand-made token arrays, and the copy rule.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { logSumExp } from '../../src/engine/core/decode';
 import {
   copyRule,
   DEFAULT_RECALL_OPTIONS,
@@ -154,11 +155,15 @@ test('mixLogits is log(mix(softmax(logits))) up to a constant, without a pass pe
   const b = new RecallMatcher([{ ids }], [1, 2], opts);
   const p = softmax(logits);
   b.mix(p);
-  const { logits: mixed, vote } = a.mixLogits(logits);
+  const { logits: mixed, vote, logSumExp: lse } = a.mixLogits(logits);
   assert.equal(vote.top, 3);
   const shift = mixed[0] - Math.log(p[0]);
   for (let t = 0; t < 10; t++)
     assert.ok(Math.abs(mixed[t] - Math.log(p[t]) - shift) < 1e-4, `token ${t}`);
+  // its normaliser is the mixed logits' own: mixed - lse is log p for every token
+  assert.ok(Math.abs(lse! - logSumExp(mixed)) < 1e-5, `${lse} vs ${logSumExp(mixed)}`);
+  for (let t = 0; t < 10; t++)
+    assert.ok(Math.abs(mixed[t] - lse! - Math.log(p[t])) < 1e-4, `token ${t}`);
   // no candidates: the logits come back as they are
   const none = new RecallMatcher([{ ids }], [42], opts);
   assert.equal(none.mixLogits(logits).logits, logits);

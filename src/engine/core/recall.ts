@@ -320,8 +320,9 @@ export class RecallMatcher {
   /**
    * The same mixture on logits, for the samplers: log(scale·softmax(l) + add) up to a constant, which
    * leaves every token recall does not name at its own logit, so one pass (the log-sum-exp) suffices.
+   * `logSumExp` is the output's own, for the chosen token's probability at no second pass.
    */
-  mixLogits(logits: Float32Array): { logits: Float32Array; vote: RecallVote } {
+  mixLogits(logits: Float32Array): { logits: Float32Array; vote: RecallVote; logSumExp?: number } {
     const w = this.weights();
     if (!w) return { logits, vote: NO_VOTE };
     let max = -Infinity;
@@ -331,14 +332,16 @@ export class RecallMatcher {
     const lse = max + Math.log(sum);
     // l'(t) = log(exp(l(t)) + add(t) · exp(lse) / scale), computed around max so nothing overflows
     const out = logits.slice();
+    let outSum = sum; // Σ exp(l' - max): only recall's tokens change, so the output's normaliser is cheap
     for (const [t, a] of w.add) {
       if (t >= out.length || a <= 0) continue;
       const extra = Math.log(a / w.scale) + lse - max; // log of add·e^lse/scale, shifted by max
       const own = logits[t] - max;
       const hi = Math.max(own, extra);
       out[t] = max + hi + Math.log(Math.exp(own - hi) + Math.exp(extra - hi));
+      outSum += Math.exp(extra);
     }
-    return { logits: out, vote: w.vote };
+    return { logits: out, vote: w.vote, logSumExp: max + Math.log(outSum) };
   }
 
   /**
