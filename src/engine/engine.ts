@@ -11,7 +11,7 @@ import {
 import type { TokenEdit } from './core/documentTokens';
 import { DocumentState, type PositionedState } from './core/documentState';
 import { DEFAULT_TIME_BUDGET_MS } from './defaults';
-import { firstLineProbability } from './core/confidence';
+import { firstLineProbability, UNSURE } from './core/confidence';
 import { headerLanguage, headerText } from './core/languageHeader';
 import { DEFAULT_RECENT_FILES, RecentFiles, type RecentFilesLimits } from './core/recentFiles';
 import { Priority, PriorityMutex } from './core/mutex';
@@ -405,7 +405,7 @@ export class Engine {
     if (shaped.text !== null && confidence < opts.minConfidence)
       shaped = {
         text: null,
-        declined: `the model is unsure of it (p ${confidence.toFixed(3)} < ${opts.minConfidence})`,
+        declined: `${UNSURE} (p ${confidence.toFixed(3)} < ${opts.minConfidence})`,
       };
     this.enforceBudget(uri);
     return {

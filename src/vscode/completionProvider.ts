@@ -2,6 +2,7 @@
 // debounce -> engine (cancelled with VS Code's token) -> item, with local statistics.
 import * as vscode from 'vscode';
 import type { WireCompletionResult } from '../worker/protocol';
+import { UNSURE } from '../engine/core/confidence';
 import { autoClosedSpan } from '../engine/core/postprocess';
 import {
   confidenceFloor,
@@ -118,6 +119,7 @@ export class LineaCompletionProvider implements vscode.InlineCompletionItemProvi
       );
       if (token.isCancellationRequested || r.stop === 'cancelled') return undefined;
       this.onResult(r);
+      if (r.declined?.startsWith(UNSURE)) this.stats.heldBack();
       if (!r.text) return undefined;
       this.stats.shown(r.timings.totalMs, r.origin);
       this.cache = { uri, prefix: key, suggestion: r.text, origin: r.origin };

@@ -13,6 +13,8 @@ export interface StatsSnapshot {
   latencies: number[];
   /** Shown and accepted per origin (absent in statistics kept before recall existed). */
   byOrigin?: Record<SuggestionOrigin, { shown: number; accepted: number }>;
+  /** Suggestions the confidence gate held back (absent in statistics kept before it existed). */
+  heldBack?: number;
 }
 
 export const EMPTY_STATS: StatsSnapshot = { shown: 0, accepted: 0, requests: 0, latencies: [] };
@@ -33,7 +35,12 @@ export class CompletionStats {
   constructor(initial: StatsSnapshot = EMPTY_STATS) {
     const byOrigin = emptyByOrigin();
     for (const o of ORIGINS) Object.assign(byOrigin[o], initial.byOrigin?.[o]);
-    this.s = { ...initial, latencies: [...initial.latencies].slice(-MAX_LATENCIES), byOrigin };
+    this.s = {
+      ...initial,
+      latencies: [...initial.latencies].slice(-MAX_LATENCIES),
+      byOrigin,
+      heldBack: initial.heldBack ?? 0,
+    };
   }
 
   request(): void {
@@ -45,6 +52,11 @@ export class CompletionStats {
     this.s.byOrigin![origin].shown++;
     this.s.latencies.push(Math.round(latencyMs * 10) / 10);
     if (this.s.latencies.length > MAX_LATENCIES) this.s.latencies.shift();
+  }
+
+  /** A suggestion the model was unsure of, not shown (linea.minConfidence). */
+  heldBack(): void {
+    this.s.heldBack = (this.s.heldBack ?? 0) + 1;
   }
 
   accepted(origin?: SuggestionOrigin): void {
@@ -72,6 +84,7 @@ export class CompletionStats {
       latencies.length ? `${percentile(latencies, q).toFixed(0)} ms` : 'n/a';
     return (
       `Requests: ${requests}\nSuggestions shown: ${shown}\nAccepted: ${accepted} (${rate}%)\n` +
+      `Held back as unsure: ${this.s.heldBack ?? 0} (linea.minConfidence; Trigger Inline Suggestion shows them)\n` +
       `Latency p50 ${p(50)}, p90 ${p(90)}, p99 ${p(99)} (last ${latencies.length})\n` +
       ORIGINS.map((o) => {
         const { shown: n, accepted: a } = this.s.byOrigin![o];

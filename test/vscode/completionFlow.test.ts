@@ -86,4 +86,14 @@ describe('statistics', () => {
     assert.match(s.summary(), /From recall: 1 of 1 accepted/);
     assert.deepEqual(new CompletionStats(snap).snapshot().byOrigin, snap.byOrigin);
   });
+
+  it('counts what the confidence gate held back, also from statistics kept before it existed', () => {
+    const s = new CompletionStats({ shown: 3, accepted: 1, requests: 4, latencies: [5] });
+    assert.match(s.summary(), /Held back as unsure: 0 /);
+    s.heldBack();
+    s.heldBack();
+    assert.equal(s.snapshot().heldBack, 2);
+    assert.match(s.summary(), /Held back as unsure: 2 /);
+    assert.equal(new CompletionStats(s.snapshot()).snapshot().heldBack, 2);
+  });
 });

@@ -2,6 +2,9 @@
 // compares. A wrong suggestion costs the user a read and an Escape; most of the wrong ones are ones
 // decoding was unsure of, so hiding those raises the share of shown suggestions worth a Tab.
 
+/** How the engine's declined reason starts when the confidence gate held a suggestion back. */
+export const UNSURE = 'the model is unsure of it';
+
 /**
  * The probability decoding gave the suggestion's first line: the product of its tokens'
  * probabilities, through the token that ends the line. Tokens that re-read the typed text (`healed`,
