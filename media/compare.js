@@ -65,13 +65,14 @@
     for (const r of msg.rows) {
       const tr = document.createElement('tr');
       const cells = r.error
-        ? [r.variant, r.id, '—', '—', 'error: ' + r.error]
+        ? [r.variant, r.id, '—', '—', 'error: ' + r.error, '—']
         : [
             r.variant,
             r.id,
             r.ttfsMs.toFixed(0) + ' ms',
             bytes(r.stateBytesByContext[r.stateBytesByContext.length - 1].bytes),
             r.suggestion === null ? '(no suggestion)' : r.suggestion,
+            r.suggestion === null ? '—' : r.confidence.toFixed(2),
           ];
       cells.forEach((c, i) => {
         const td = document.createElement('td');

@@ -79,7 +79,7 @@ export class CompareView implements vscode.Disposable {
 <h1>Attention variants on <span id="file">…</span></h1>
 <p id="status" class="status">Running every installed model on this file…</p>
 <section class="chart-box"><canvas id="latency" aria-label="Per-token latency against context length"></canvas></section>
-<table id="results"><thead><tr><th>Variant</th><th>Model</th><th>Time to suggestion</th><th>State at 16k tokens</th><th>Suggestion at the cursor</th></tr></thead><tbody></tbody></table>
+<table id="results"><thead><tr><th>Variant</th><th>Model</th><th>Time to suggestion</th><th>State at 16k tokens</th><th>Suggestion at the cursor</th><th title="The probability the model gave the suggestion's first line; while typing, the editor hides those under linea.minConfidence">First line's probability</th></tr></thead><tbody></tbody></table>
 <script nonce="${nonce}" src="${uri('vendor/chart.umd.min.js')}"></script>
 <script nonce="${nonce}" src="${uri('compare.js')}"></script>
 </body>

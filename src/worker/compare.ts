@@ -22,6 +22,7 @@ export async function compareModels(params: CompareParams): Promise<CompareRow[]
         id: session.manifest.id,
         variant: session.manifest.variant,
         suggestion: result.text,
+        confidence: result.confidence,
         ttfsMs: result.timings.totalMs,
         stepMsByContext: points.map((p) => ({ context: p.context, ms: p.stepMs })),
         stateBytesByContext: points.map((p) => ({ context: p.context, bytes: p.stateBytes })),

@@ -173,6 +173,8 @@ export interface CompareRow {
   variant: string;
   error?: string;
   suggestion?: string | null;
+  /** The probability the model gave the suggestion's first line. */
+  confidence?: number;
   ttfsMs?: number;
   stepMsByContext?: Array<{ context: number; ms: number }>;
   stateBytesByContext?: Array<{ context: number; bytes: number }>;

@@ -188,6 +188,12 @@ test('Linea completes TS and Python, switches model and variant, compares, and s
       await view.locator('body[data-state="done"]').waitFor({ timeout: 240_000 });
       const rows = await view.locator('#results tbody tr').count();
       assert.ok(rows >= 2, `comparison table has ${rows} rows`);
+      // each variant's first-line probability, or a dash where it had no suggestion
+      const sure = await view.locator('#results tbody tr td:nth-child(6)').allTextContents();
+      assert.ok(
+        sure.length === rows && sure.every((c) => /^(0\.\d\d|1\.00|—)$/.test(c)),
+        JSON.stringify(sure),
+      );
       const painted = await view
         .locator('#latency')
         .evaluate((c) => (c as unknown as { width: number }).width > 0);
