@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { firstLineProbability } from '../../src/engine/core/confidence';
-import { logProbability } from '../../src/engine/core/decode';
+import { logProbability } from '../../src/engine/core/sampling';
 
 test('logProbability is the softmax among the allowed tokens', () => {
   const logits = new Float32Array([2, 1, 0, -1]);

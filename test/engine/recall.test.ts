@@ -1,7 +1,7 @@
 // Exact recall: the matcher's candidates and mixture on hand-made token arrays, and the copy rule.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { logSumExp } from '../../src/engine/core/decode';
+import { logSumExp } from '../../src/engine/core/sampling';
 import {
   copyRule,
   DEFAULT_RECALL_OPTIONS,

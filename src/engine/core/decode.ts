@@ -1,7 +1,7 @@
 // The generation loop: token healing, sampling, stop rules, token and time budgets, cancellation.
 import type { RecallMatcher } from './recall';
 import type { SamplingOptions } from './sampling';
-import { pickToken, seededRandom } from './sampling';
+import { logProbability, logSumExp, pickToken, seededRandom } from './sampling';
 import type { DecoderState, EncoderMemory, StepResult } from './session';
 import { checkStop, type StopRules } from './stops';
 
@@ -102,30 +102,6 @@ function bytesToText(binary: string): string {
 /** A token can follow the un-healed remainder if one is a prefix of the other. */
 function compatible(token: string, remaining: string): boolean {
   return token.length > 0 && (remaining.startsWith(token) || token.startsWith(remaining));
-}
-
-/** log Σ exp(logits): softmax's normaliser, around the maximum so nothing overflows. */
-export function logSumExp(logits: Float32Array): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-  return max + Math.log(sum);
-}
-
-/** log p(id) under softmax(logits) restricted to the allowed tokens (all when allowed is null). */
-export function logProbability(
-  logits: Float32Array,
-  id: number,
-  allowed: ((id: number) => boolean) | null,
-): number {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++)
-    if (logits[i] > max && (allowed === null || allowed(i))) max = logits[i];
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++)
-    if (allowed === null || allowed(i)) sum += Math.exp(logits[i] - max);
-  return logits[id] - max - Math.log(sum);
 }
 
 /** Lets queued events (a cancel message, a newer keystroke) run: awaiting a model run alone only

@@ -8,6 +8,8 @@
 // generated token narrows those positions in O(candidates). So nothing is stored per document and
 // nothing is updated per edit; a completion pays one linear pass over at most scanBudget tokens.
 
+import { logSumExp } from './sampling';
+
 export interface RecallOptions {
   /** Longest context (tokens) matched; the highest order has the final say. */
   maxOrder: number;
@@ -325,23 +327,18 @@ export class RecallMatcher {
   mixLogits(logits: Float32Array): { logits: Float32Array; vote: RecallVote; logSumExp?: number } {
     const w = this.weights();
     if (!w) return { logits, vote: NO_VOTE };
-    let max = -Infinity;
-    for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-    let sum = 0;
-    for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
-    const lse = max + Math.log(sum);
-    // l'(t) = log(exp(l(t)) + add(t) · exp(lse) / scale), computed around max so nothing overflows
+    const lse = logSumExp(logits);
+    // l'(t) = log(exp(l(t)) + add(t) · exp(lse) / scale), as log-add-exp so nothing overflows
     const out = logits.slice();
-    let outSum = sum; // Σ exp(l' - max): only recall's tokens change, so the output's normaliser is cheap
+    let added = 0; // Σ add/scale: the output's normaliser is exp(lse)·(1 + added), no second pass
     for (const [t, a] of w.add) {
       if (t >= out.length || a <= 0) continue;
-      const extra = Math.log(a / w.scale) + lse - max; // log of add·e^lse/scale, shifted by max
-      const own = logits[t] - max;
-      const hi = Math.max(own, extra);
-      out[t] = max + hi + Math.log(Math.exp(own - hi) + Math.exp(extra - hi));
-      outSum += Math.exp(extra);
+      const extra = Math.log(a / w.scale) + lse; // log of add·e^lse/scale
+      const hi = Math.max(logits[t], extra);
+      out[t] = hi + Math.log(Math.exp(logits[t] - hi) + Math.exp(extra - hi));
+      added += a / w.scale;
     }
-    return { logits: out, vote: w.vote, logSumExp: max + Math.log(outSum) };
+    return { logits: out, vote: w.vote, logSumExp: lse + Math.log1p(added) };
   }
 
   /**

@@ -24,6 +24,29 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** log Σ exp(logits): softmax's normaliser, around the maximum so nothing overflows. */
+export function logSumExp(logits: Float32Array): number {
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - max);
+  return max + Math.log(sum);
+}
+
+/** log p(id) under softmax(logits) restricted to the allowed tokens (all when allowed is null). */
+export function logProbability(
+  logits: Float32Array,
+  id: number,
+  allowed: ((id: number) => boolean) | null,
+): number {
+  if (allowed === null) return logits[id] - logSumExp(logits);
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max && allowed(i)) max = logits[i];
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) if (allowed(i)) sum += Math.exp(logits[i] - max);
+  return logits[id] - max - Math.log(sum);
+}
+
 /**
  * Picks a token id from logits. `allowed` (when given) filters candidates: token healing uses it
  * to force the first tokens to reproduce the text before the cursor. Returns -1 if nothing is allowed.
